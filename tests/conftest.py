@@ -1,0 +1,44 @@
+"""Shared fixtures: the numeric suite runs once per array backend.
+
+A test that asks for the ``xp`` fixture runs on the default backend
+(``MINIS2S_BACKEND``, numpy if unset) *and* on ``devicesim``, the simulated
+device whose arrays refuse silent mixing with NumPy -- so a forgotten
+``to_device``/``to_host`` fails a test on a machine without a GPU. With
+``MINIS2S_BACKEND=cupy`` the same tests run on the GPU instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from minis2s import backend
+
+
+def _backends() -> list[str]:
+    default = os.environ.get(backend.ENV_VAR, "numpy") or "numpy"
+    return [default] if default != "numpy" else ["numpy", "devicesim"]
+
+
+@pytest.fixture(params=_backends())
+def xp(request):
+    """The array module of each backend in turn (restored afterwards)."""
+    with backend.use_backend(request.param) as module:
+        yield module
+
+
+@pytest.fixture
+def rng():
+    """A seeded generator: every test is reproducible."""
+    return np.random.default_rng(1234)
+
+
+def to_dev(a, dtype=np.float64):
+    """Host array -> active backend (a helper for tests)."""
+    return backend.to_device(np.asarray(a), dtype=dtype)
+
+
+def host(a):
+    return backend.to_host(a)
