@@ -1,0 +1,148 @@
+"""Element-wise activations: the article's ``f`` (encoder) and ``g`` (decoder).
+
+::
+
+    name       forward  y = f(a)            backward  da = dy * f'(a)
+    tanh       y = tanh(a)                  da = dy * (1 - y^2)
+    sigmoid    y = 1 / (1 + exp(-a))        da = dy * y * (1 - y)
+    relu       y = max(a, 0)                da = dy * [y > 0]
+    identity   y = a                        da = dy
+
+Every derivative in the table is written with the **output** ``y``, never the
+input ``a``: ``tanh'(a) = 1 - tanh(a)^2`` and ``sigmoid'(a) = s(1 - s)`` reuse
+the value already computed, and ``relu'(a) = [a > 0] = [y > 0]``. That is
+cheaper (no second ``tanh``/``exp``) and it is what lets a recurrence cache
+only its states ``h_t``: the pre-activations ``a_t`` are never stored. A new
+activation joins :data:`ACTIVATIONS` only if its derivative can be written from
+its output the same way.
+
+The derivative of ``relu`` at the kink ``a = 0`` is taken as 0 (the usual
+subgradient); gradient checks keep their inputs away from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from minis2s import backend
+from minis2s.ops.validate import check_float, check_shape
+
+
+class Activation(NamedTuple):
+    """One entry of the registry: the function, its backward (from the output), its math."""
+
+    name: str
+    forward: Callable[[Any], Any]
+    """``y = f(a)`` element-wise; returns a new array."""
+    backward: Callable[[Any, Any], Any]
+    """``(dy, y) -> da = dy * f'(a)``, with ``f'(a)`` written through ``y``; returns a new array."""
+    equation: str
+
+
+def _tanh(a: Any) -> Any:
+    return backend.get_xp().tanh(a)
+
+
+def _tanh_backward(dy: Any, y: Any) -> Any:
+    return dy * (1.0 - y * y)  # tanh'(a) = 1 - tanh(a)^2
+
+
+def _sigmoid(a: Any) -> Any:
+    """``1 / (1 + exp(-a))`` without overflow.
+
+    With ``z = exp(-|a|)`` (always in ``(0, 1]``, so it never overflows)::
+
+        a >= 0:  1 / (1 + exp(-a)) = 1 / (1 + z)
+        a <  0:  exp(a) / (1 + exp(a)) = z / (1 + z)
+
+    The naive formula overflows ``exp(-a)`` for ``a < -709`` (float64) or
+    ``a < -88`` (float32).
+    """
+    xp = backend.get_xp()
+    z = xp.exp(-xp.abs(a))
+    r = 1.0 / (1.0 + z)
+    return xp.where(a >= 0, r, z * r)
+
+
+def _sigmoid_backward(dy: Any, y: Any) -> Any:
+    return dy * y * (1.0 - y)  # sigmoid'(a) = s (1 - s)
+
+
+def _relu(a: Any) -> Any:
+    return backend.get_xp().maximum(a, 0.0)
+
+
+def _relu_backward(dy: Any, y: Any) -> Any:
+    return backend.get_xp().where(y > 0, dy, 0.0)  # [a > 0] == [y > 0]
+
+
+def _identity(a: Any) -> Any:
+    return a.copy()  # a new array, like every other activation: no aliasing surprises
+
+
+def _identity_backward(dy: Any, y: Any) -> Any:
+    return dy.copy()
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "tanh": Activation("tanh", _tanh, _tanh_backward, "y = tanh(a);  da = dy (1 - y^2)"),
+    "sigmoid": Activation(
+        "sigmoid", _sigmoid, _sigmoid_backward, "y = 1 / (1 + exp(-a));  da = dy y (1 - y)"
+    ),
+    "relu": Activation("relu", _relu, _relu_backward, "y = max(a, 0);  da = dy [y > 0]"),
+    "identity": Activation("identity", _identity, _identity_backward, "y = a;  da = dy"),
+}
+"""The activations by name; cells and models look their ``f``/``g`` up here."""
+
+
+def get_activation(name: Any) -> Activation:
+    """The registry entry for ``name``; an unknown name raises ``ValueError`` listing the names."""
+    if not isinstance(name, str):
+        raise TypeError(
+            f"activation: expected a name (one of {', '.join(ACTIVATIONS)}), "
+            f"got {type(name).__name__} {name!r}"
+        )
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown activation {name!r}: expected one of {', '.join(ACTIVATIONS)}"
+        ) from None
+
+
+class ActivationCache(NamedTuple):
+    """What :func:`activation_backward` needs: the name and the output ``y`` (any shape)."""
+
+    name: str
+    y: Any
+
+
+def activation_forward(name: str, a: Any) -> tuple[Any, ActivationCache]:
+    """``y = f(a)`` element-wise, ``f`` one of :data:`ACTIVATIONS`.
+
+    Parameters
+    ----------
+    name : ``"tanh"``, ``"sigmoid"``, ``"relu"`` or ``"identity"``.
+    a : float array, any shape ``(...)``: the pre-activation.
+
+    Returns ``y`` with the shape of ``a``, and the cache.
+    """
+    act = get_activation(name)
+    check_float(a, "activation input a")
+    y = act.forward(a)
+    return y, ActivationCache(act.name, y)
+
+
+def activation_backward(dy: Any, cache: ActivationCache) -> Any:
+    """``da = dy * f'(a)``, with ``f'(a)`` computed from the cached output ``y``.
+
+    Parameters
+    ----------
+    dy : ``(...)``, the shape of ``y``: upstream gradient ``dL/dy`` (not modified).
+    cache : from :func:`activation_forward`.
+
+    Returns ``da`` ``(...)``.
+    """
+    check_shape(dy, tuple(cache.y.shape), "activation dy")
+    return ACTIVATIONS[cache.name].backward(dy, cache.y)
