@@ -8,6 +8,8 @@ module              pieces
 ``linear``          :func:`linear_forward` / :func:`linear_backward`
 ``activations``     :data:`ACTIVATIONS`, :func:`activation_forward` / ``_backward``
 ``softmax_ce``      :func:`softmax_cross_entropy_forward` / ``_backward``
+``attention``       :func:`attention_keys_forward` / ``_backward`` (hoisted keys),
+                    :func:`attention_forward` / ``_backward`` (one decoder step)
 ``validate``        input checks shared by every public entry point
 ==================  ==========================================================
 
@@ -23,6 +25,12 @@ from minis2s.ops.activations import (
     activation_forward,
     get_activation,
 )
+from minis2s.ops.attention import (
+    attention_backward,
+    attention_forward,
+    attention_keys_backward,
+    attention_keys_forward,
+)
 from minis2s.ops.embedding import EmbeddingCache, embedding_backward, embedding_forward
 from minis2s.ops.linear import LinearCache, linear_backward, linear_forward
 from minis2s.ops.onehot import onehot
@@ -33,6 +41,10 @@ from minis2s.ops.softmax_ce import (
 )
 
 __all__ = [
+    "attention_backward",
+    "attention_forward",
+    "attention_keys_backward",
+    "attention_keys_forward",
     "ACTIVATIONS",
     "Activation",
     "ActivationCache",
