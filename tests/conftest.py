@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-import pytest
+# The tests use small matrices; one BLAS thread per process keeps `pytest -n 2` (and the
+# notebook kernels and docs build it starts, which inherit this) from oversubscribing the
+# cores: OpenBLAS threads spin-wait and two pools fighting make steps 10-30x slower.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-from minis2s import backend
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from minis2s import backend  # noqa: E402
 
 
 def _backends() -> list[str]:
