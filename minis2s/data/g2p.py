@@ -78,9 +78,10 @@ def make_g2p(seed: int, **options) -> tuple[dict[str, list[Pair]], Tokenizer]:
     """Build the g2p splits.
 
     Options (defaults in :data:`DEFAULTS`):
-        train, valid, test: the most words per split (None: all). A capped split
-            keeps a seeded random subset; the result is sorted by word.
-        max_word_len: skip words longer than this (None: keep all).
+
+    * ``train``, ``valid``, ``test``: the most words per split (None: all). A capped
+      split keeps a seeded random subset; the result is sorted by word.
+    * ``max_word_len``: skip words longer than this (None: keep all).
 
     Returns:
         ``(splits, tokenizer)``; pairs are ``(list(word), phonemes)``.
