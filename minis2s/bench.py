@@ -1,0 +1,374 @@
+"""Benchmark: forward + backward of a 2-layer LSTM, minis2s against PyTorch and the GEMM ceiling.
+
+The work timed on each side is one training step's worth of recurrence: a 2-layer
+LSTM over ``T`` steps (batch ``N``, input ``D``, hidden ``H``, float32), forward and
+backward, gradients of the inputs and of every weight. minis2s chains two
+:func:`minis2s.cells.lstm.sequence_forward` calls (layer 2 reads layer 1's ``hs``)
+and runs the backward passes in reverse; PyTorch runs ``torch.nn.LSTM(num_layers=2)``
+on the CPU.
+
+How it is measured, so that the numbers mean something on a busy machine:
+
+* **One process per side.** minis2s (NumPy/OpenBLAS) and PyTorch (MKL/OpenMP) each
+  run in their own worker process (``multiprocessing``, spawn), started once, warmed
+  up, then timed on a ``"go"`` message. Only one side works at a time, and the parent
+  waits ``--settle`` seconds between hand-overs so that the idle thread pool of the
+  side that just finished has stopped spinning (OpenBLAS threads spin about 0.1 s).
+* **Paired rounds.** Each round times minis2s, then PyTorch, then the GEMM ceiling;
+  the reported ratio is the median over rounds of the per-round ratio, which cancels
+  slow drifts in machine load.
+* **The ceiling** is the same matrix products alone -- every GEMM of the forward and
+  backward passes, at the shapes of the fused-gate formulation, into preallocated
+  outputs -- timed with NumPy in the minis2s worker. Its FLOP count is the one used
+  for every GFLOP/s column (``2 m n k`` per product; the elementwise gate math is
+  not counted).
+* **Peak memory of one step** is the growth of the worker's peak resident set size
+  (``resource.getrusage(...).ru_maxrss``) over its first fwd+bwd step, in a fresh
+  process after the inputs and weights exist. It counts every allocation on that
+  side (including library workspaces), the same way for both.
+
+Run it as ``python benchmarks/bench_lstm.py`` (``--help`` for the options).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+SIDES = ("minis2s", "torch", "gemm")
+
+
+def matmul_flops(T: int, N: int, D: int, H: int, layers: int = 2, gates: int = 4) -> int:
+    """FLOPs of the matrix products of a ``layers``-deep LSTM forward + backward.
+
+    Per layer with input size ``Din``: forward ``2 T N (Din + H) gH``; backward twice
+    that (input/state gradients, weight gradients).
+    """
+    total = 0
+    din = D
+    for _ in range(layers):
+        total += 3 * 2 * T * N * (din + H) * gates * H
+        din = H
+    return total
+
+
+def _maxrss_bytes() -> int:
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss if sys.platform == "darwin" else rss * 1024  # Linux reports KiB
+
+
+# ----------------------------------------------------------------------------------------
+# The work of each side (runs inside the worker processes)
+# ----------------------------------------------------------------------------------------
+
+
+def _minis2s_setup(T: int, N: int, D: int, H: int, seed: int) -> Any:
+    from minis2s import backend
+    from minis2s.cells import lstm
+
+    backend.set_backend("numpy")
+    rng = np.random.default_rng(seed)
+    p1 = lstm.init_params(rng, D, H)
+    p2 = lstm.init_params(rng, H, H)
+    x = rng.standard_normal((T, N, D)).astype(np.float32)
+    dhs = rng.standard_normal((T, N, H)).astype(np.float32)
+
+    def step() -> None:
+        hs1, _, cache1 = lstm.sequence_forward(x, None, p1)
+        hs2, _, cache2 = lstm.sequence_forward(hs1, None, p2)
+        dx2, _, grads2 = lstm.sequence_backward(dhs, None, cache2)
+        dx1, _, grads1 = lstm.sequence_backward(dx2, None, cache1)
+
+    return step
+
+
+def _torch_setup(T: int, N: int, D: int, H: int, seed: int) -> Any:
+    import torch
+
+    torch.manual_seed(seed)
+    model = torch.nn.LSTM(D, H, num_layers=2)
+    x = torch.randn(T, N, D, requires_grad=True)
+    dhs = torch.randn(T, N, H)
+
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        x.grad = None
+        out, _ = model(x)
+        out.backward(dhs)
+
+    return step
+
+
+def _gemm_setup(T: int, N: int, D: int, H: int, seed: int) -> Any:
+    """Every matrix product of the 2-layer forward + backward, alone."""
+    rng = np.random.default_rng(seed)
+    f32 = np.float32
+    G = 4 * H
+    plans = []
+    for din in (D, H):
+        W_ih = rng.standard_normal((G, din)).astype(f32)
+        W_hh = rng.standard_normal((G, H)).astype(f32)
+        x = rng.standard_normal((T * N, din)).astype(f32)
+        hs = rng.standard_normal((T * N, H)).astype(f32)
+        dA = rng.standard_normal((T * N, G)).astype(f32)
+        proj, dx = np.empty((T * N, G), f32), np.empty((T * N, din), f32)
+        rec, dh = np.empty((N, G), f32), np.empty((N, H), f32)
+        dW_ih, dW_hh = np.empty((G, din), f32), np.empty((G, H), f32)
+        plans.append((W_ih, W_hh, x, hs, dA, proj, dx, rec, dh, dW_ih, dW_hh))
+
+    def step() -> None:
+        for W_ih, W_hh, x, hs, dA, proj, dx, rec, dh, dW_ih, dW_hh in plans:
+            np.matmul(x, W_ih.T, out=proj)  # input projection, all steps
+            for t in range(T):
+                np.matmul(hs[t * N:(t + 1) * N], W_hh.T, out=rec)  # recurrence, forward
+            for t in range(T):
+                np.matmul(dA[t * N:(t + 1) * N], W_hh, out=dh)  # recurrence, backward
+            np.matmul(dA, W_ih, out=dx)
+            np.matmul(dA.T, x, out=dW_ih)
+            np.matmul(dA.T, hs, out=dW_hh)
+
+    return step
+
+
+_SETUPS = {"minis2s": _minis2s_setup, "torch": _torch_setup, "gemm": _gemm_setup}
+
+
+def _worker(side: str, conn: Any, shape: tuple[int, int, int, int], seed: int,
+            warmup: int, clock: str = "wall") -> None:
+    """Worker process: build the side, measure one step's peak memory, warm up, then
+    answer each ``("go", k)`` with the best of ``k`` timed steps (seconds)."""
+    now = time.process_time if clock == "cpu" else time.perf_counter
+    try:
+        step = _SETUPS[side](*shape, seed)
+        rss0 = _maxrss_bytes()
+        step()
+        peak = _maxrss_bytes() - rss0
+        for _ in range(warmup):
+            step()
+        conn.send(("ready", peak))
+        while True:
+            msg, k = conn.recv()
+            if msg != "go":
+                break
+            times = []
+            for _ in range(k):
+                start = now()
+                step()
+                times.append(now() - start)
+            conn.send(("time", min(times)))
+    except Exception as exc:  # report, do not hang the parent
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+class _Side:
+    def __init__(self, ctx: Any, side: str, shape: tuple[int, int, int, int], seed: int,
+                 warmup: int, threads: int | None = None, clock: str = "wall"):
+        self.name = side
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker,
+                                args=(side, child, shape, seed, warmup, clock), daemon=True)
+        saved = {var: os.environ.get(var) for var in THREAD_VARS}
+        if threads is not None:  # read by the libraries when the spawned child loads them
+            os.environ.update({var: str(threads) for var in THREAD_VARS})
+        try:
+            self.proc.start()
+        finally:
+            for var, value in saved.items():
+                if value is None:
+                    os.environ.pop(var, None)
+                else:
+                    os.environ[var] = value
+        child.close()
+        kind, value = self.conn.recv()
+        if kind == "error":
+            self.close()
+            raise RuntimeError(f"{side} worker failed: {value}")
+        self.peak = value
+
+    def time(self, k: int) -> float:
+        self.conn.send(("go", k))
+        kind, value = self.conn.recv()
+        if kind == "error":
+            raise RuntimeError(f"{self.name} worker failed: {value}")
+        return value
+
+    def close(self) -> None:
+        try:
+            self.conn.send(("stop", 0))
+        except (BrokenPipeError, OSError):
+            pass
+        self.proc.join(timeout=10)
+        if self.proc.is_alive():
+            self.proc.terminate()
+
+
+def torch_available() -> bool:
+    try:
+        import importlib.util
+
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def run(hidden: list[int], T: int = 20, N: int = 64, D: int = 128, rounds: int = 7,
+        per_round: int = 2, warmup: int = 4, settle: float = 0.3, use_torch: bool = True,
+        seed: int = 0, threads: int | None = None, clock: str = "wall",
+        out: Any = None) -> list[dict]:
+    """Run the benchmark at each hidden size; print the table to ``out``, return the rows."""
+    ctx = mp.get_context("spawn")
+    sides = [s for s in SIDES if s != "torch" or use_torch]
+    rows = []
+    for H in hidden:
+        shape = (T, N, D, H)
+        workers = {s: _Side(ctx, s, shape, seed, warmup, threads, clock) for s in sides}
+        try:
+            times: dict[str, list[float]] = {s: [] for s in sides}
+            for _ in range(rounds):
+                for s in sides:  # paired: every side once per round, one at a time
+                    time.sleep(settle)
+                    times[s].append(workers[s].time(per_round))
+        finally:
+            for w in workers.values():
+                w.close()
+        flops = matmul_flops(T, N, D, H)
+        row = {"H": H, "flops": flops,
+               "ms": {s: 1e3 * statistics.median(v) for s, v in times.items()},
+               "peak_mb": {s: workers[s].peak / 2**20 for s in sides}}
+        row["ceiling_share"] = statistics.median(
+            g / m for g, m in zip(times["gemm"], times["minis2s"]))
+        if use_torch:
+            row["ratio"] = statistics.median(
+                m / t for m, t in zip(times["minis2s"], times["torch"]))
+        rows.append(row)
+    print(format_table(rows, T, N, D, rounds, per_round, settle, use_torch, threads, clock),
+          file=sys.stdout if out is None else out)
+    return rows
+
+
+def format_table(rows: list[dict], T: int, N: int, D: int, rounds: int, per_round: int,
+                 settle: float, use_torch: bool, threads: int | None = None,
+                 clock: str = "wall") -> str:
+    head = ["hidden", "minis2s ms", "torch ms", "minis2s/torch", "minis2s GFLOP/s",
+            "ceiling ms", "ceiling GFLOP/s", "share of ceiling", "peak MB minis2s",
+            "peak MB torch"]
+    sides = [s for s in SIDES if s != "torch" or use_torch]
+    lines = []
+    for r in rows:
+        ms = r["ms"]
+        lines.append([
+            str(r["H"]), f"{ms['minis2s']:.1f}",
+            f"{ms['torch']:.1f}" if use_torch else "-",
+            f"{r['ratio']:.2f}x" if use_torch else "-",
+            f"{r['flops'] / ms['minis2s'] / 1e6:.0f}",
+            f"{ms['gemm']:.1f}", f"{r['flops'] / ms['gemm'] / 1e6:.0f}",
+            f"{100 * r['ceiling_share']:.0f}%",
+            f"{r['peak_mb']['minis2s']:.1f}",
+            f"{r['peak_mb']['torch']:.1f}" if use_torch else "-",
+        ])
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(head)]
+    table = ["  ".join(h.rjust(w) for h, w in zip(head, widths))]
+    table.append("  ".join("-" * w for w in widths))
+    table += ["  ".join(c.rjust(w) for c, w in zip(line, widths)) for line in lines]
+    notes = [
+        f"2-layer LSTM, forward + backward, T={T}, N={N}, D={D}, float32, CPU, "
+        + ("library default threads." if threads is None else
+           f"{threads} thread(s) per side ({', '.join(THREAD_VARS)}={threads})."),
+        f"Paired rounds: {rounds} rounds x ({', '.join(sides)}), best of {per_round} "
+        "steps per side per round; times and ratios are medians over rounds.",
+        f"Each side runs in its own spawned worker process, one at a time, {settle:g} s "
+        "apart (idle thread pools stop spinning).",
+        "GFLOP/s count only the matrix products; 'ceiling' = those products alone in NumPy; "
+        "share = ceiling time / minis2s time.",
+        "Peak MB = growth of ru_maxrss during the first fwd+bwd step in a fresh worker.",
+        "Clock: " + ("wall time (time.perf_counter)." if clock == "wall" else
+                     "CPU time of each worker process (time.process_time): robust to other "
+                     "load, comparable to wall time only with --threads 1."),
+    ]
+    return "\n".join(table + [""] + notes)
+
+
+def environment_report() -> str:
+    """Thread counts and BLAS kernels in use, and the OpenBLAS variables that change them."""
+    lines = [f"numpy {np.__version__}, {os.cpu_count()} CPUs (thread pools of this process; "
+             "--threads sets the workers')"]
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
+                "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        if os.environ.get(var):
+            lines.append(f"  {var}={os.environ[var]}")
+    try:
+        import threadpoolctl
+
+        for info in threadpoolctl.threadpool_info():
+            lines.append(
+                f"  {info.get('internal_api')} {info.get('version') or ''} "
+                f"kernel={info.get('architecture', '-')} threads={info.get('num_threads')}"
+            )
+    except ImportError:
+        lines.append("  (pip install threadpoolctl to see the BLAS kernel in use)")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="minis2s bench",
+        description="Time forward + backward of a 2-layer LSTM: minis2s vs torch.nn.LSTM "
+        "(CPU) vs the matrix-product ceiling.")
+    p.add_argument("--hidden", type=int, nargs="+", default=[256, 512],
+                   help="hidden sizes (default 256 512)")
+    p.add_argument("--T", type=int, default=20, help="time steps (default 20)")
+    p.add_argument("--N", type=int, default=64, help="batch size (default 64)")
+    p.add_argument("--D", type=int, default=128, help="input size (default 128)")
+    p.add_argument("--rounds", type=int, default=7, help="paired rounds (default 7)")
+    p.add_argument("--per-round", type=int, default=2,
+                   help="timed steps per side per round, best kept (default 2)")
+    p.add_argument("--warmup", type=int, default=4, help="untimed steps per side (default 4)")
+    p.add_argument("--settle", type=float, default=0.3,
+                   help="seconds between sides (default 0.3)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads per side (sets OMP/OPENBLAS/MKL_NUM_THREADS in the workers; "
+                   "default: the libraries' own choice)")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="wall time (default), or each worker's CPU time: on a busy "
+                   "machine, '--threads 1 --clock cpu' still measures the work itself")
+    p.add_argument("--no-torch", action="store_true", help="skip PyTorch")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    for name in ("hidden", "T", "N", "D", "rounds", "per_round", "threads"):
+        values = getattr(args, name)
+        if values is None:
+            continue
+        if any(v < 1 for v in (values if isinstance(values, list) else [values])):
+            print(f"minis2s bench: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
+            return 2
+    use_torch = not args.no_torch
+    if use_torch and not torch_available():
+        print("PyTorch is not installed: timing minis2s and the GEMM ceiling only.")
+        use_torch = False
+    print(environment_report())
+    run(args.hidden, T=args.T, N=args.N, D=args.D, rounds=args.rounds,
+        per_round=args.per_round, warmup=args.warmup, settle=args.settle,
+        use_torch=use_torch, seed=args.seed, threads=args.threads, clock=args.clock)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
