@@ -1,0 +1,309 @@
+"""The ``minis2s`` command: train, evaluate, translate, bench; one clear line per bad input."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from minis2s import checkpoint, cli
+
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
+TINY = ["--task", "reverse", "--train-size", "120", "--task-option", "valid=16",
+        "--task-option", "test=16", "--task-option", "max_len=5", "--cell", "lstm",
+        "--hidden", "16", "--embedding", "8", "--batch-size", "32", "--lr", "0.01",
+        "--patience", "0", "--no-progress", "--no-plots"]
+
+
+def run(capsys, *argv):
+    """(exit status, stdout, stderr) of ``minis2s argv`` run in this process."""
+    try:
+        code = cli.main(list(argv))
+    except SystemExit as exc:  # argparse's usage errors and --help
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, *fragments):
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny run shared by the evaluate/translate tests."""
+    out = tmp_path_factory.mktemp("cli") / "run"
+    code = cli.main(["train", *TINY, "--epochs", "2", "--out", str(out)])
+    assert code == 0
+    return out
+
+
+# -- train -------------------------------------------------------------------------------
+def test_train_writes_everything_and_says_where(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = [a for a in TINY if a != "--no-plots"]
+    code, stdout, _ = run(capsys, "train", *argv, "--epochs", "2", "--out", str(out))
+    assert code == 0
+    assert "epoch   2/2" in stdout and "test split (greedy decoding" in stdout
+    assert "exact_match" in stdout and "examples (source -> output | reference)" in stdout
+    for name in (checkpoint.BEST, checkpoint.LAST, "log.jsonl", "metrics.json",
+                 "history.png", "grad_norms.png", "attention.png"):
+        assert (out / name).exists() and str(out / name) in stdout, name
+    saved = checkpoint.load_checkpoint(out / checkpoint.LAST)["train_config"]
+    assert saved["task_options"] == {"valid": 16, "test": 16, "max_len": 5}
+    assert saved["patience"] is None
+
+
+def test_resume_through_the_command(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert run(capsys, "train", *TINY, "--epochs", "1", "--out", out)[0] == 0
+    code, stdout, _ = run(capsys, "train", "--resume", "--out", out, "--epochs", "2",
+                          "--no-progress")
+    assert code == 0 and "resuming" in stdout and "epoch   2/2" in stdout
+    code, _, err = run(capsys, "train", "--resume", "--out", out, "--epochs", "3",
+                       "--lr", "0.5", "--hidden", "8")
+    assert_one_line_error(code, err, "cannot resume", "hidden: 16 -> 8", "lr: 0.01 -> 0.5")
+    code, _, err = run(capsys, "train", *TINY, "--epochs", "1", "--out", out)
+    assert_one_line_error(code, err, "already holds a training run", "--resume")
+
+
+def test_train_on_your_own_tsv_file(tmp_path, capsys):
+    rng = __import__("random").Random(0)
+    lines = []
+    for _ in range(300):
+        word = "".join(rng.choice("abcdef") for _ in range(rng.randint(2, 5)))
+        lines.append(f"{word}\t{word[::-1]}\n")
+    tsv = tmp_path / "pairs.tsv"
+    tsv.write_text("".join(lines))
+    out = tmp_path / "run"
+    code, stdout, _ = run(capsys, "train", "--data", str(tsv), "--out", str(out), "--epochs",
+                          "1", "--hidden", "16", "--embedding", "8", "--no-progress",
+                          "--no-plots")
+    assert code == 0 and "task pairs.tsv:" in stdout
+    saved = checkpoint.load_checkpoint(out / checkpoint.LAST)
+    assert saved["train_config"]["data"] == str(tsv)
+    assert len(saved["history"]) == 1
+    code, stdout, _ = run(capsys, "evaluate", str(out), "--data", str(tsv), "--json")
+    assert code == 0 and json.loads(stdout)["pairs"] == 300
+
+
+def test_tsv_with_characters_to_words(tmp_path, capsys):
+    tsv = tmp_path / "lex.tsv"
+    tsv.write_text("".join(f"{w}\t{' '.join(w.upper())}\n" for w in
+                           ("cat", "dog", "bird", "fish", "cow", "hen", "ant", "bee", "eel",
+                            "owl", "ape", "yak", "emu", "elk", "gnu", "pig", "rat", "bat",
+                            "fox", "hog")))
+    out = tmp_path / "run"
+    code, _, _ = run(capsys, "train", "--data", str(tsv), "--tokens", "char:word", "--out",
+                     str(out), "--epochs", "1", "--hidden", "8", "--embedding", "4",
+                     "--no-progress", "--no-plots")
+    assert code == 0
+    saved = checkpoint.load_checkpoint(out / checkpoint.LAST)
+    assert saved["tokenizer"]["source"] == "char" and saved["tokenizer"]["target"] == "word"
+    assert {"C", "A", "T"} <= set(saved["tgt_vocab"]["tokens"])
+    code, stdout, _ = run(capsys, "translate", str(out), "cat")
+    assert code == 0 and all(len(tok) == 1 for tok in stdout.split())  # words joined by spaces
+
+
+def test_preset_and_explicit_options():
+    parser = cli.build_parser()
+    config = cli.train_config_from_args(parser.parse_args(
+        ["train", "--preset", "article", "--hidden", "64", "--one-hot", "--clip", "0"]))
+    assert (config.cell, config.layers, config.hidden, config.optimizer, config.lr,
+            config.epochs) == ("lstm", 2, 64, "adam", 0.001, 100)
+    assert config.embedding is None and config.clip is None
+    default = cli.train_config_from_args(parser.parse_args(["train"]))
+    assert default.task == "dates" and default.context == "attention"
+
+
+def test_divergence_exits_1_with_advice(tmp_path, capsys):
+    code, _, err = run(capsys, "train", *TINY, "--optimizer", "sgd", "--lr", "1e30",
+                       "--clip", "0", "--out", str(tmp_path / "run"))
+    assert code == 1 and "diverged at step" in err and "--clip" in err
+    assert "Traceback" not in err
+
+
+def test_ctrl_c_in_a_real_process_saves_and_tells_how_to_resume(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "minis2s", "train", *TINY, "--epochs",
+                             "10000", "--out", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 60
+    while not (out / "log.jsonl").exists() or not (out / "log.jsonl").read_text():
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert f"Resume with: minis2s train --resume --out {out}" in stdout
+    assert checkpoint.load_checkpoint(out / checkpoint.LAST)["progress"]["step"] >= 4
+
+
+# -- evaluate / translate ----------------------------------------------------------------
+def test_evaluate_prints_every_metric(trained, capsys):
+    code, stdout, _ = run(capsys, "evaluate", str(trained), "--split", "valid")
+    assert code == 0 and "valid split (16 pairs, greedy decoding)" in stdout
+    for name in ("token_accuracy", "exact_match", "f1", "bleu", "error_rate"):
+        assert name in stdout
+    code, stdout, _ = run(capsys, "evaluate", str(trained / checkpoint.LAST), "--json",
+                          "--beam", "3")
+    report = json.loads(stdout)
+    assert report["pairs"] == 16 and report["beam"] == 3
+    assert 0.0 <= report["metrics"]["exact_match"] <= 1.0
+
+
+def test_evaluate_on_a_tsv_file(trained, tmp_path, capsys):
+    tsv = tmp_path / "mine.tsv"
+    tsv.write_text("abc\tcba\nhello\tolleh\n")
+    code, stdout, _ = run(capsys, "evaluate", str(trained), "--data", str(tsv), "--json")
+    assert code == 0 and json.loads(stdout)["pairs"] == 2
+
+
+def test_translate_arguments_and_stdin(trained, capsys, monkeypatch):
+    code, stdout, err = run(capsys, "translate", str(trained), "abc", "xy")
+    assert code == 0 and len(stdout.splitlines()) == 2 and err == ""
+    monkeypatch.setattr(sys, "stdin", io.StringIO("abc\n\nxy\n"))
+    code, stdout2, _ = run(capsys, "translate", str(trained), "--beam", "2")
+    assert code == 0 and len(stdout2.splitlines()) == 2
+
+
+def test_translate_warns_about_unknown_symbols(trained, capsys):
+    code, stdout, err = run(capsys, "translate", str(trained), "ab\u00e9!")
+    assert code == 0 and len(stdout.splitlines()) == 1
+    assert "warning" in err and "'\u00e9'" in err and "'!'" in err and "<unk>" in err
+
+
+# -- bad input: one line on stderr, exit 2 ----------------------------------------------
+@pytest.mark.parametrize("argv, fragments", [
+    (["train", "--task", "nope"], ["invalid choice: 'nope'"]),
+    (["train", "--cell", "rnn"], ["--cell", "invalid choice"]),
+    (["train", "--lr", "fast"], ["--lr", "expected a number"]),
+    (["train", "--lr", "nan"], ["--lr", "finite"]),
+    (["train", "--batch-size", "0"], ["--batch-size", "positive integer"]),
+    (["train", "--dropout", "1.5"], ["dropout must be"]),
+    (["train", "--metric", "accuracy"], ["unknown metric 'accuracy'"]),
+    (["train", "--task-option", "valid"], ["KEY=VALUE"]),
+    (["train", "--task", "reverse", "--task-option", "colour=3"], ["colour"]),
+    (["train", "--embedding", "8", "--one-hot"], ["not allowed with"]),
+    (["train", "--backend", "cupy"], ["cupy"]),
+    (["evaluate", "--split", "train", "x"], ["invalid choice: 'train'"]),
+    (["frobnicate"], ["invalid choice"]),
+])
+def test_bad_options(tmp_path, capsys, argv, fragments, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a default --out lands here, if it ever got that far
+    code, _, err = run(capsys, *argv)
+    if argv[:3] == ["train", "--backend", "cupy"]:
+        from minis2s import backend
+
+        try:
+            with backend.use_backend("cupy"):
+                pytest.skip("a GPU is present: cupy is not refused here")
+        except backend.BackendUnavailableError:
+            pass
+    assert_one_line_error(code, err, *fragments)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*.npz"))
+
+
+@pytest.mark.parametrize("content, fragments", [
+    ("", ["empty"]),
+    ("\n\n", ["empty"]),
+    ("abc\tcba\nno tab here\n", ["line 2"]),
+    ("abc\tcba\na\tb\tc\n", ["line 2"]),
+])
+def test_bad_data_files(tmp_path, capsys, content, fragments):
+    tsv = tmp_path / "data.tsv"
+    tsv.write_text(content)
+    code, _, err = run(capsys, "train", "--data", str(tsv), "--out", str(tmp_path / "run"),
+                       "--no-progress")
+    assert_one_line_error(code, err, "data.tsv", *fragments)
+    assert not (tmp_path / "run" / checkpoint.LAST).exists()
+
+
+def test_missing_data_file(tmp_path, capsys):
+    code, _, err = run(capsys, "train", "--data", str(tmp_path / "nope.tsv"))
+    assert_one_line_error(code, err, "nope.tsv")
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "foreign", "edited", "not_a_run"])
+@pytest.mark.parametrize("command", ["evaluate", "translate"])
+def test_bad_checkpoints(trained, tmp_path, capsys, damage, command):
+    path = tmp_path / "model.npz"
+    if damage == "truncated":
+        path.write_bytes((trained / checkpoint.BEST).read_bytes()[:5000])
+    elif damage == "foreign":
+        path.write_text("not a model\n")
+    elif damage == "not_a_run":  # a valid checkpoint file, but of something else
+        checkpoint.save_checkpoint(path, {"epoch": 1})
+    elif damage == "edited":
+        import numpy as np
+
+        with np.load(trained / checkpoint.BEST, allow_pickle=False) as archive:
+            members = {k: archive[k] for k in archive.files}
+        members["a0"] = members["a0"] * 2
+        np.savez(path, **members)
+    code, _, err = run(capsys, command, str(path), *(["abc"] if command == "translate" else []))
+    assert_one_line_error(code, err, "model.npz")
+
+
+def test_resume_with_nothing_to_resume(tmp_path, capsys):
+    code, _, err = run(capsys, "train", "--resume", "--out", str(tmp_path / "none"))
+    assert_one_line_error(code, err, "nothing to resume")
+
+
+def test_translate_with_no_text(trained, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n  \n"))
+    code, _, err = run(capsys, "translate", str(trained))
+    assert_one_line_error(code, err, "nothing to translate")
+
+
+# -- the other commands and the help ------------------------------------------------------
+def test_bench_runs_or_says_it_is_absent(capsys, monkeypatch):
+    import importlib.util
+
+    if importlib.util.find_spec("minis2s.bench") is None:
+        code, _, err = run(capsys, "bench")
+        assert_one_line_error(code, err, "not part of this installation")
+    else:
+        import minis2s.bench
+
+        seen = []
+        monkeypatch.setattr(minis2s.bench, "main", lambda argv: seen.append(argv) or 0)
+        assert run(capsys, "bench", "--hidden", "256")[0] == 0
+        assert seen == [["--hidden", "256"]]
+
+
+def test_gradcheck_still_works(capsys):
+    code, stdout, _ = run(capsys, "gradcheck", "--only", "linear")
+    assert code == 0 and "passed, 0 failed" in stdout
+
+
+def test_every_option_has_a_help_line():
+    parser = cli.build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subparsers.choices.items():
+        for action in sub._actions:
+            if action.dest in ("help", "bench_args"):
+                continue
+            assert action.help, f"minis2s {name} {action.option_strings or action.dest}"
+
+
+def test_python_dash_m_and_help():
+    result = subprocess.run([sys.executable, "-m", "minis2s", "train", "--help"],
+                            capture_output=True, text=True, cwd=Path(__file__).parent)
+    assert result.returncode == 0 and "--teacher-forcing" in result.stdout
+    assert "--preset {article}" in result.stdout
