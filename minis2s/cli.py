@@ -137,6 +137,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     backend.set_backend(args.backend or backend.backend_name())  # refuse cupy before any work
     config = train_config_from_args(args)
+    if not (args.resume or args.overwrite or args.out):
+        config = _fresh_run_dir(config)
     try:
         result = train(config, resume=args.resume, overwrite=args.overwrite)
     except TrainingDivergedError as exc:
@@ -146,6 +148,23 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     _print_summary(result, config)
     return 0
+
+
+def _fresh_run_dir(config: Any) -> Any:
+    """Without ``--out``, a new run never lands on an earlier one: ``runs/dates`` is
+    followed by ``runs/dates-2``, ``runs/dates-3``, ... (nothing is overwritten, and
+    running the same command twice just works)."""
+    from minis2s import checkpoint
+
+    base = config.out_dir
+    if not (base / checkpoint.LAST).exists():
+        return config
+    k = 2
+    while (base.parent / f"{base.name}-{k}" / checkpoint.LAST).exists():
+        k += 1
+    fresh = base.parent / f"{base.name}-{k}"
+    print(f"{base} holds an earlier run (kept); this run goes to {fresh}")
+    return config.replace(out=str(fresh))
 
 
 def _print_summary(result: Any, config: Any) -> None:

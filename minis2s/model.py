@@ -308,7 +308,12 @@ class Seq2Seq:
         return {k: tuple(v.shape) for k, v in self.params.items()}
 
     def set_params(self, host_params: dict[str, Any]) -> None:
-        """Replace every parameter (validated by name and shape), moving it to the device."""
+        """Load every parameter (validated by name and shape), moving it to the device.
+
+        Once the model exists the values are copied *into* the existing arrays, so
+        anything holding ``model.params`` (an optimizer) keeps seeing the model's
+        parameters.
+        """
         expected = self.param_shapes() if self.params else None
         if expected is not None:
             missing = sorted(set(expected) - set(host_params))
@@ -320,6 +325,9 @@ class Seq2Seq:
                     raise ValueError(
                         f"set_params: parameter {k!r} expected shape {shape}, "
                         f"got {tuple(host_params[k].shape)}")
+            for k, v in host_params.items():
+                self.params[k][...] = backend.to_device(v, dtype=self.dtype)
+            return
         self.params = {k: backend.to_device(v, dtype=self.dtype) for k, v in host_params.items()}
 
     def host_params(self) -> dict[str, np.ndarray]:

@@ -307,3 +307,14 @@ def test_python_dash_m_and_help():
                             capture_output=True, text=True, cwd=Path(__file__).parent)
     assert result.returncode == 0 and "--teacher-forcing" in result.stdout
     assert "--preset {article}" in result.stdout
+
+
+def test_a_second_run_without_out_never_lands_on_the_first(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "train", *TINY, "--epochs", "1")[0] == 0
+    first = (tmp_path / "runs" / "reverse" / checkpoint.LAST).read_bytes()
+    code, stdout, _ = run(capsys, "train", *TINY, "--epochs", "1", "--seed", "1")
+    assert code == 0
+    assert "holds an earlier run (kept); this run goes to runs/reverse-2" in stdout
+    assert (tmp_path / "runs" / "reverse-2" / checkpoint.LAST).exists()
+    assert (tmp_path / "runs" / "reverse" / checkpoint.LAST).read_bytes() == first

@@ -236,3 +236,16 @@ def test_beam_scores_at_least_greedy_on_trained_model():
     g_mean = np.mean([h.score for h in greedy])
     b_mean = np.mean([h[0].score for h in beam])
     assert b_mean >= g_mean - 1e-12
+
+
+def test_set_params_loads_in_place_so_an_optimizer_keeps_tracking(xp, rng):
+    model = _model(rng, cell="gru")
+    opt = make_optimizer("sgd", model.params, lr=0.1)
+    loaded = {k: np.full(v.shape, 0.5) for k, v in model.host_params().items()}
+    model.set_params(loaded)
+    assert all(opt.params[k] is model.params[k] for k in model.params)
+    np.testing.assert_array_equal(backend.to_host(model.params["out.b"]), 0.5)
+    with pytest.raises(ValueError, match="parameter 'out.b' expected shape \\(7,\\), got \\(3,\\)"):
+        model.set_params({**loaded, "out.b": np.zeros(3)})
+    with pytest.raises(ValueError, match="missing parameters \\['out.b'\\]"):
+        model.set_params({k: v for k, v in loaded.items() if k != "out.b"})
