@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from minis2s.gradcheck import DEFAULT_TOL, CheckResult, check_pair
+from minis2s.gradcheck import DEFAULT_STEP, DEFAULT_TOL, CheckResult, check_pair
 
 # One module per family; a family joins the suite by being listed here.
 FAMILIES = ("ops", "seed", "lstm", "gru", "stack", "attention", "model")
@@ -30,12 +30,13 @@ class GradCase:
     build: Callable[[np.random.Generator], tuple[Callable, Callable, dict[str, Any]]]
     tol: float = DEFAULT_TOL
     max_entries: int | None = None   # sample this many entries per array (None: all)
+    h: float = DEFAULT_STEP          # the central difference's step
 
     def run(self, seed: int = 0) -> list[CheckResult]:
         rng = np.random.default_rng(seed)
         forward, backward, arrays = self.build(rng)
         return check_pair(self.piece, forward, backward, arrays, rng, tol=self.tol,
-                          max_entries=self.max_entries)
+                          max_entries=self.max_entries, h=self.h)
 
 
 def all_cases() -> Iterator[GradCase]:
