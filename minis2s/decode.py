@@ -17,13 +17,17 @@ log-probabilities, which favour short outputs; :math:`\alpha \approx 0.6`
 offsets that. :math:`m` counts ``</s>``. Greedy hypotheses carry the same score
 so the two searches can be compared.
 
-Beam search keeps the ``k`` best unfinished prefixes of every sentence. At each
-step it ranks all ``k x V`` one-token extensions by log-probability; an
-extension ending in ``</s>`` becomes a *finished* hypothesis (it stops
-growing), the best ``k`` others continue. A sentence is done when it has ``k``
-finished hypotheses (or at ``max_len``, where live prefixes are finished as
-they stand); the ``n_best`` highest scores are returned. With ``k = 1`` this is
-exactly greedy search.
+Beam search keeps ``k`` entries per sentence, each a live prefix or a finished
+hypothesis. At each step the candidates are every finished entry as it stands
+and every live prefix extended by one token; the ``k`` with the highest
+log-probability form the new beam. An extension ending in ``</s>`` is finished:
+it stops growing, but keeps its place for as long as it beats the live
+candidates. A sentence is done when all ``k`` entries are finished (or at
+``max_len``, where live prefixes are kept as they stand, marked unfinished);
+the ``n_best`` entries with the highest *score* (the length-normalised
+log-probability) are returned. Ranking by log-probability during the search
+means a finished hypothesis is only dropped for ``k`` more likely ones; with
+``k = 1`` this is exactly greedy search.
 """
 
 from __future__ import annotations
@@ -111,6 +115,16 @@ def greedy_decode(model: Seq2Seq, src, max_len: int | None = None,
     ]
 
 
+@dataclass
+class _Entry:
+    """One slot of a sentence's beam: a live prefix, or a finished hypothesis."""
+
+    tokens: list[int]
+    log_prob: float
+    attention: list[np.ndarray]
+    finished: bool
+
+
 def beam_decode(model: Seq2Seq, src, beam_size: int = 5, max_len: int | None = None,
                 alpha: float = 0.6, n_best: int = 1) -> list[list[Hypothesis]]:
     """Beam search of width ``beam_size`` (see the module docstring).
@@ -126,63 +140,53 @@ def beam_decode(model: Seq2Seq, src, beam_size: int = 5, max_len: int | None = N
     n, k = batch.src.shape[1], int(beam_size)
     limits = row_limits(model, batch.src_len, max_len)
     base, _ = model.encode(batch)
-    memory = base.select(np.repeat(np.arange(n), k))        # row i*k + b: sentence i, beam b
+    memory = base.select(np.repeat(np.arange(n), k))        # row i*k + b: sentence i, slot b
     state = memory.state0
-    beam_logp = np.full((n, k), -np.inf)
-    beam_logp[:, 0] = 0.0                                   # one live prefix to start
-    prefixes: list[list[list[int]]] = [[[] for _ in range(k)] for _ in range(n)]
-    attn_hist: list[list[list[np.ndarray]]] = [[[] for _ in range(k)] for _ in range(n)]
-    finished: list[list[Hypothesis]] = [[] for _ in range(n)]
+    beams: list[list[_Entry | None]] = [
+        [_Entry([], 0.0, [], False)] + [None] * (k - 1) for _ in range(n)]
     done = np.zeros(n, dtype=bool)
     y = np.full(n * k, BOS_ID)
     for t in range(int(limits.max())):
         logp, state, attn = _step_log_probs(model, memory, y, state, t)
-        vocab = logp.shape[1]
-        total = beam_logp[:, :, None] + logp.reshape(n, k, vocab)   # (n, k, V)
-        parents = np.repeat(np.arange(n) * k, k)                   # dead slots keep their row
-        next_y = np.full(n * k, EOS_ID)
-        next_logp = np.full((n, k), -np.inf)
-        next_prefixes = [[[] for _ in range(k)] for _ in range(n)]
-        next_attn = [[[] for _ in range(k)] for _ in range(n)]
+        parents = np.arange(n * k)
         for i in np.flatnonzero(~done):
-            flat = total[i].reshape(-1)
-            order = np.argsort(-flat, kind="stable")[: 2 * k]
-            alive = 0
-            for idx in order:
-                if not np.isfinite(flat[idx]):
-                    break
-                b, v = divmod(int(idx), vocab)
-                hist = attn_hist[i][b] + ([] if attn is None else
-                                          [attn[: batch.src_len[i], i * k + b]])
-                if v == EOS_ID:
-                    toks = prefixes[i][b]
-                    finished[i].append(Hypothesis(
-                        list(toks), float(flat[idx] / length_penalty(len(toks) + 1, alpha)),
-                        float(flat[idx]), np.array(hist) if hist else None))
-                else:
-                    parents[i * k + alive] = i * k + b
-                    next_y[i * k + alive] = v
-                    next_logp[i, alive] = flat[idx]
-                    next_prefixes[i][alive] = prefixes[i][b] + [v]
-                    next_attn[i][alive] = hist
-                    alive += 1
-                if alive == k or len(finished[i]) >= k:
-                    break
-            if len(finished[i]) >= k or alive == 0:
+            # candidates: each finished entry as it stands, each live prefix + its k best tokens
+            candidates = []
+            for b, entry in enumerate(beams[i]):
+                if entry is None:
+                    continue
+                if entry.finished:
+                    candidates.append((entry.log_prob, b, None))
+                    continue
+                row = logp[i * k + b]
+                for v in np.argsort(-row, kind="stable")[:k]:
+                    candidates.append((entry.log_prob + row[v], b, int(v)))
+            candidates.sort(key=lambda c: -c[0])             # stable: ties keep their order
+            new: list[_Entry | None] = [None] * k
+            for slot, (score, b, v) in enumerate(candidates[:k]):
+                old = beams[i][b]
+                parents[i * k + slot] = i * k + b
+                if v is None:
+                    new[slot] = old
+                    continue
+                hist = old.attention + ([] if attn is None else
+                                        [attn[: batch.src_len[i], i * k + b]])
+                ended = v == EOS_ID
+                new[slot] = _Entry(old.tokens + ([] if ended else [v]), float(score), hist, ended)
+            beams[i] = new
+            if all(e is None or e.finished for e in new) or t + 1 >= limits[i]:
                 done[i] = True
-            elif t + 1 >= limits[i]:                        # cut at max_len: keep live prefixes
-                for b in range(alive):
-                    toks, hist = next_prefixes[i][b], next_attn[i][b]
-                    finished[i].append(Hypothesis(
-                        list(toks), float(next_logp[i, b] / length_penalty(len(toks), alpha)),
-                        float(next_logp[i, b]), np.array(hist) if hist else None, False))
-                done[i] = True
-        beam_logp, prefixes, attn_hist, y = next_logp, next_prefixes, next_attn, next_y
         if done.all():
             break
-        rows = backend.to_device(parents)
-        state = tuple(s[:, rows] for s in state)
-        done_rows = np.repeat(done, k)
-        beam_logp[done] = -np.inf                           # done sentences stop growing
-        y = np.where(done_rows, EOS_ID, y)
-    return [sorted(f, key=lambda h: -h.score)[:n_best] for f in finished]
+        state = tuple(s[:, backend.to_device(parents)] for s in state)
+        y = np.array([EOS_ID if e is None or e.finished else (e.tokens[-1] if e.tokens else BOS_ID)
+                      for beam in beams for e in beam])
+    results = []
+    for beam in beams:
+        hyps = [Hypothesis(list(e.tokens),
+                           e.log_prob / length_penalty(len(e.tokens) + e.finished, alpha),
+                           e.log_prob, np.array(e.attention) if e.attention else None,
+                           e.finished)
+                for e in beam if e is not None]
+        results.append(sorted(hyps, key=lambda h: -h.score)[:n_best])
+    return results

@@ -249,3 +249,65 @@ def test_set_params_loads_in_place_so_an_optimizer_keeps_tracking(xp, rng):
         model.set_params({**loaded, "out.b": np.zeros(3)})
     with pytest.raises(ValueError, match="missing parameters \\['out.b'\\]"):
         model.set_params({k: v for k, v in loaded.items() if k != "out.b"})
+
+
+class _TreeLM:
+    """A stand-in model whose next-token probabilities are a fixed table over prefixes:
+    just enough of Seq2Seq's interface for the decoders (ids: 0 pad, 1 <s>, 2 </s>, 3 A,
+    4 B). The state of a row is the id of its prefix in ``self.prefixes``."""
+
+    TABLE = {(): {3: 0.60, 2: 0.35, 4: 0.05},
+             (3,): {3: 0.90, 2: 0.05, 4: 0.05},
+             (3, 3): {2: 0.95, 3: 0.03, 4: 0.02},
+             (4,): {2: 0.90, 3: 0.05, 4: 0.05}}
+
+    class config:
+        context = "attention"
+
+    class _Memory:
+        def __init__(self, rows):
+            self.state0 = (backend.to_device(np.zeros((1, rows, 1))),)
+
+        def select(self, rows):
+            return _TreeLM._Memory(len(rows))
+
+    def __init__(self):
+        self.prefixes = [()]
+
+    def check_batch(self, src):
+        from minis2s.model import Batch
+        return Batch(src, np.array([src.shape[0]] * src.shape[1]), None, None, None, None, 0)
+
+    def encode(self, batch):
+        return self._Memory(batch.src.shape[1]), None
+
+    def decode_step(self, memory, y, state, t):
+        ids = backend.to_host(state[0]).reshape(-1).astype(int)
+        new = []
+        for row, prev in zip(ids, y):
+            prefix = self.prefixes[row] + (() if t == 0 else (int(prev),))
+            if prefix not in self.prefixes:
+                self.prefixes.append(prefix)
+            new.append(self.prefixes.index(prefix))
+        h = backend.to_device(np.array(new, dtype=float)[:, None])
+        return h, (h[None],), None, None
+
+    def output_logits(self, h):
+        logits = np.full((h.shape[0], 5), -30.0)
+        for r, pid in enumerate(backend.to_host(h).reshape(-1).astype(int)):
+            for v, p in self.TABLE.get(self.prefixes[pid], {2: 1.0}).items():
+                logits[r, v] = np.log(p)
+        return backend.to_device(logits)
+
+
+def test_beam_keeps_the_likely_prefix_when_unlikely_ones_finish_first(xp):
+    """Regression (found on g2p): a beam once stopped as soon as k hypotheses had ended,
+    here "" (p .35) and "B" (p .045), dropping "A A" (p .513) that was still growing."""
+    src = np.full((1, 1), 5)
+    (greedy,) = greedy_decode(_TreeLM(), src, max_len=5, alpha=0.0)
+    assert greedy.tokens == [3, 3] and greedy.log_prob == pytest.approx(np.log(.6 * .9 * .95))
+    for k in (1, 2, 3):
+        (best,) = beam_decode(_TreeLM(), src, beam_size=k, max_len=5, alpha=0.0)[0]
+        assert best.tokens == [3, 3], f"beam {k} returned {best.tokens}"
+    hyps = beam_decode(_TreeLM(), src, beam_size=3, max_len=5, alpha=0.0, n_best=3)[0]
+    assert [h.tokens for h in hyps] == [[3, 3], [], [4]]
