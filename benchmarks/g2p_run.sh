@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Grapheme-to-phoneme result of docs/results_g2p.md: train on the CMUdict g2p task
 # (~106k training words), then score the test split greedily and with beam 5.
-# CPU only, one BLAS thread; about 40 minutes on a busy 2-core machine.
+# CPU only, one BLAS thread; about 34 minutes (training stops itself at --time-budget) on a
+# busy 2-core machine.
 # Not part of CI.  Usage: benchmarks/g2p_run.sh [OUT_DIR]   (default /tmp/g2p_run/main)
 set -euo pipefail
 OUT=${1:-/tmp/g2p_run/main}
