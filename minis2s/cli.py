@@ -171,7 +171,8 @@ def _print_summary(result: Any, config: Any) -> None:
     out = result.out_dir
     best = ("" if result.best_metric is None else f"; best {config.metric} on validation "
             f"{result.best_metric:.4f} at epoch {result.best_epoch}")
-    print(f"\ntrained {result.epochs} epochs ({result.steps} steps) in "
+    print(f"\ntrained {result.epochs} epoch{'' if result.epochs == 1 else 's'} "
+          f"({result.steps} steps) in "
           f"{result.train_time_s:.0f} s{best}")
     if result.test_metrics is not None:
         how = "greedy" if config.beam == 1 else f"beam {config.beam}"

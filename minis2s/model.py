@@ -32,6 +32,7 @@ and ``tgt_out`` is ``y_1 .. y_m </s>``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, fields
 from typing import Any, NamedTuple
 
@@ -111,6 +112,10 @@ class ModelConfig:
                 "'additive'")
         if not 0.0 <= float(self.dropout) < 1.0:
             raise ValueError(f"ModelConfig.dropout: expected a rate in [0, 1), got {self.dropout}")
+        if self.dropout > 0 and self.layers == 1:
+            warnings.warn(
+                f"ModelConfig: dropout {self.dropout} acts between stacked layers, so with "
+                "layers=1 it has no effect; use layers >= 2", UserWarning, stacklevel=3)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -209,7 +214,7 @@ class ForwardInfo(NamedTuple):
 
     num_tokens: int
     attention: np.ndarray | None      # (Tt, N, Ts) attention weights, or None
-    enc_grad_norms: np.ndarray | None  # (Ts,) ||dL/dx_t|| at the encoder inputs
+    enc_grad_norms: np.ndarray | None  # (Ts,) RMS over real rows of ||dL/dx_t||
 
 
 def _as_host_ids(a: Any, what: str) -> np.ndarray:
@@ -585,7 +590,12 @@ class Seq2Seq:
                     _sum_into(grads, {"tgt_emb": embedding_backward(demb, step.embed)})
             dstate0 = dstate
         dx_src = self._encoder_backward(dvalues, dkeys, dfinal, dstate0, cache.encoder, grads)
-        norms = backend.to_host(xp.sqrt((dx_src * dx_src).sum(axis=(1, 2))))
+        # ||dL/dx_t|| per source step, as a root mean square over the rows that have a
+        # real token there: padding gets no gradient, and a plain sum over the batch
+        # would shrink at late steps only because fewer rows reach them
+        per_row = backend.to_host((dx_src * dx_src).sum(axis=2))            # (Ts, N)
+        real = cache.batch.src != PAD_ID
+        norms = np.sqrt(per_row.sum(axis=1) / np.maximum(real.sum(axis=1), 1))
         attention = None
         if cache.attention is not None:
             attention = backend.to_host(cache.attention).transpose(0, 2, 1)   # (Tt, N, Ts)

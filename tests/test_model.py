@@ -311,3 +311,8 @@ def test_beam_keeps_the_likely_prefix_when_unlikely_ones_finish_first(xp):
         assert best.tokens == [3, 3], f"beam {k} returned {best.tokens}"
     hyps = beam_decode(_TreeLM(), src, beam_size=3, max_len=5, alpha=0.0, n_best=3)[0]
     assert [h.tokens for h in hyps] == [[3, 3], [], [4]]
+
+
+def test_dropout_with_one_layer_warns_that_it_does_nothing():
+    with pytest.warns(UserWarning, match="dropout 0.3 acts between stacked layers"):
+        ModelConfig(10, 10, layers=1, dropout=0.3)
