@@ -22,6 +22,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from typing import Any
 
 from minis2s import __version__, backend
@@ -486,6 +487,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"minis2s: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -496,7 +501,11 @@ def main(argv: list[str] | None = None) -> int:
     from minis2s.checkpoint import CheckpointError
 
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            # the library's UserWarnings, as one line each, said once
+            warnings.simplefilter("once", UserWarning)
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except backend.BackendUnavailableError as exc:
         print(f"minis2s: {_error_line(exc)}", file=sys.stderr)
         return EXIT_INPUT

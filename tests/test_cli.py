@@ -318,3 +318,12 @@ def test_a_second_run_without_out_never_lands_on_the_first(tmp_path, capsys, mon
     assert "holds an earlier run (kept); this run goes to runs/reverse-2" in stdout
     assert (tmp_path / "runs" / "reverse-2" / checkpoint.LAST).exists()
     assert (tmp_path / "runs" / "reverse" / checkpoint.LAST).read_bytes() == first
+
+
+def test_library_warnings_are_one_line_said_once(tmp_path, capsys):
+    code, _, err = run(capsys, "train", *TINY, "--epochs", "1", "--dropout", "0.3",
+                       "--out", str(tmp_path / "run"))
+    assert code == 0
+    lines = [line for line in err.splitlines() if "dropout" in line]
+    assert lines == ["minis2s: warning: ModelConfig: dropout 0.3 acts between stacked layers, "
+                     "so with layers=1 it has no effect; use layers >= 2"], err
