@@ -183,6 +183,7 @@ class SequenceCache(NamedTuple):
     keep: Any  # (T, N, 1) bool, True where the state is carried (mask 0), or None
     W_ih: Any  # (3H, D)
     W_hh: Any  # (3H, H)
+    zero_h0: bool  # h_0 was not given (zeros): step 0 had no recurrent product
 
 
 def sequence_forward(
@@ -234,7 +235,10 @@ def sequence_forward(
     with quiet_overflow():
         for t in range(T):
             a = gates[:, t]  # (3, N, H): gi (+ b_hr, b_hz), turned into r, z, n in place
-            xp.matmul(hs[t], U_hh, out=rec)  # h_{t-1} W_hh^T, gate by gate
+            if t == 0 and h0 is None:
+                rec[...] = 0  # h_0 = 0: no product needed
+            else:
+                xp.matmul(hs[t], U_hh, out=rec)  # h_{t-1} W_hh^T, gate by gate
             a[0:2] += rec[0:2]
             sigmoid_(a[0:2])  # r, z = sigma(gi_r + gh_r), sigma(gi_z + gh_z)
             r, z, n = a
@@ -247,7 +251,7 @@ def sequence_forward(
             xp.add(n, tmp, out=hs[t + 1])
             if keep is not None:  # mask 0: carry the previous state unchanged
                 xp.copyto(hs[t + 1], hs[t], where=keep[t])
-    cache = SequenceCache(x, gates, gh_n, hs, m, keep, W_ih, W_hh)
+    cache = SequenceCache(x, gates, gh_n, hs, m, keep, W_ih, W_hh, h0 is None)
     return hs[1:], (hs[T],), cache
 
 
@@ -278,7 +282,7 @@ def sequence_backward(
         dW_ih = [dGH_rz | dA_n]^T X,   dx = dGH_rz W_ih_rz + dA_n W_in
     """
     xp = backend.get_xp()
-    x, gates, gh_n, hs, m, keep, W_ih, W_hh = cache
+    x, gates, gh_n, hs, m, keep, W_ih, W_hh, zero_h0 = cache
     T, N, D = x.shape
     H = hs.shape[2]
     dtype = hs.dtype
@@ -332,7 +336,9 @@ def sequence_backward(
     dW_ih = xp.empty((GATES * H, D), dtype=dtype)
     xp.matmul(dGH_rz.T, X, out=dW_ih[:2 * H])
     xp.matmul(dA_n.T, X, out=dW_ih[2 * H:])
-    dW_hh = dGH.T @ hs[:T].reshape(T * N, H)  # hs[:T] = h_0 .. h_{T-1}
+    # dW_hh = dGH^T H_prev; with h_0 = 0 the rows of step 0 add nothing, so skip them
+    first = N if zero_h0 else 0
+    dW_hh = dGH[first:].T @ hs[:T].reshape(T * N, H)[first:]  # hs[:T] = h_0 .. h_{T-1}
     db_hh = dGH.sum(axis=0)
     db_ih = db_hh.copy()
     db_ih[2 * H:] = dA_n.sum(axis=0)

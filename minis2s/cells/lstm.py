@@ -199,6 +199,7 @@ class SequenceCache(NamedTuple):
     keep: Any  # (T, N, 1) bool, True where the state is carried (mask 0), or None
     W_ih: Any  # (4H, D)
     W_hh: Any  # (4H, H)
+    zero_h0: bool  # h_0 was not given (zeros): step 0 had no recurrent product
 
 
 def sequence_forward(
@@ -256,7 +257,10 @@ def sequence_forward(
     with quiet_overflow():
         for t in range(T):
             a = gates[:, t]  # (4, N, H): pre-activations, turned into the gates in place
-            xp.matmul(hs[t], U_hh, out=rec)  # h_{t-1} W_hh^T, gate by gate
+            if t == 0 and h0 is None:
+                rec[...] = 0  # h_0 = 0: no product needed
+            else:
+                xp.matmul(hs[t], U_hh, out=rec)  # h_{t-1} W_hh^T, gate by gate
             a += rec  # a = x_t W_ih^T + b + h_{t-1} W_hh^T
             sigmoid_(a[0:2])  # i, f = sigma(a_i), sigma(a_f)  (adjacent blocks: one pass)
             xp.tanh(a[2], out=a[2])  # g = tanh(a_g)
@@ -270,7 +274,7 @@ def sequence_forward(
             if keep is not None:  # mask 0: carry the previous state unchanged
                 xp.copyto(hs[t + 1], hs[t], where=keep[t])
                 xp.copyto(cs[t + 1], cs[t], where=keep[t])
-    cache = SequenceCache(x, gates, hs, cs, tanh_c, m, keep, W_ih, W_hh)
+    cache = SequenceCache(x, gates, hs, cs, tanh_c, m, keep, W_ih, W_hh, h0 is None)
     return hs[1:], (hs[T], cs[T]), cache
 
 
@@ -306,7 +310,7 @@ def sequence_backward(
         db    = sum of the rows of dA
     """
     xp = backend.get_xp()
-    x, gates, hs, cs, tanh_c, m, keep, W_ih, W_hh = cache
+    x, gates, hs, cs, tanh_c, m, keep, W_ih, W_hh, zero_h0 = cache
     T, N, D = x.shape
     H = hs.shape[2]
     dtype = hs.dtype
@@ -362,7 +366,9 @@ def sequence_backward(
     dA = dA.reshape(T * N, GATES * H)
     dx = (dA @ W_ih).reshape(T, N, D)
     dW_ih = dA.T @ x.reshape(T * N, D)
-    dW_hh = dA.T @ hs[:T].reshape(T * N, H)  # hs[:T] = h_0 .. h_{T-1}
+    # dW_hh = dA^T H_prev; with h_0 = 0 the rows of step 0 add nothing, so skip them
+    first = N if zero_h0 else 0
+    dW_hh = dA[first:].T @ hs[:T].reshape(T * N, H)[first:]  # hs[:T] = h_0 .. h_{T-1}
     db = dA.sum(axis=0)
     grads = {"W_ih": dW_ih, "W_hh": dW_hh, "b_ih": db, "b_hh": db.copy()}
     return dx, (dh.copy(), dc.copy()), grads
