@@ -48,6 +48,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from minis2s import backend
+from minis2s.shards import check_shards, join_rows, row_bounds, sum_grads, take_rows
+from minis2s.shards import run as run_shards
 
 CELL_KINDS = ("seed", "lstm", "gru")
 
@@ -281,6 +283,13 @@ class StackCache(NamedTuple):
     dtype: Any
 
 
+class ShardedStackCache(NamedTuple):
+    """What :func:`stack_backward` needs after a sharded :func:`stack_forward`."""
+
+    parts: tuple  # one StackCache per shard
+    bounds: tuple  # (start, stop) rows of the batch per shard
+
+
 def stack_forward(
     x: Any,
     params: Mapping[str, Any],
@@ -290,7 +299,8 @@ def stack_forward(
     train: bool = False,
     rng: np.random.Generator | None = None,
     prefix: str = "",
-) -> tuple[Any, tuple, StackCache]:
+    shards: int = 1,
+) -> tuple[Any, tuple, StackCache | ShardedStackCache]:
     """Run the stack over a whole (batch of) sequence(s).
 
     Parameters
@@ -308,6 +318,10 @@ def stack_forward(
         required when dropout is active. Layer ``k < L - 1`` draws one
         ``rng.random((T, N, dirs * H))`` in order ``k = 0, 1, ...``.
     prefix : the parameter names' prefix (e.g. ``"enc."``).
+    shards : run the batch as this many shards of consecutive rows, one per thread
+        (:mod:`minis2s.shards`; for the CPU's cores). The results are those of one
+        shard, up to float rounding in the summed weight gradients; the dropout masks
+        are drawn for the whole batch first, so they do not depend on ``shards``.
 
     Returns
     -------
@@ -315,7 +329,8 @@ def stack_forward(
     state_T : the final states, same format as ``state0`` (PyTorch's ``h_n``, ``c_n``).
         The forward direction's final state is the state after each row's last
         real token; the reverse direction's is its state after position 0.
-    cache : a :class:`StackCache` for :func:`stack_backward`.
+    cache : a :class:`StackCache` (a :class:`ShardedStackCache` with ``shards > 1``)
+        for :func:`stack_backward`.
 
     The reverse direction reads ``x[::-1]`` with ``mask[::-1]``: a right-padded
     row's padding now comes *first*, where the mask holds the initial state
@@ -346,7 +361,32 @@ def stack_forward(
             )
         mask = backend.to_device(mask, dtype=x.dtype)
     dropping = _check_rng(config, train, rng, where)
+    shards = check_shards(shards, where)
+    out_shape = (T, N, dirs * H)
+    drops = [_dropout_mask(rng, out_shape, float(config.dropout), x.dtype)
+             if dropping and k < L - 1 else None for k in range(L)]
+    bounds = row_bounds(N, shards)
+    if len(bounds) == 1:
+        return _forward_layers(x, params, config, state0, mask, drops, prefix)
 
+    def shard(b: tuple[int, int]) -> tuple:
+        s0 = None if state0 is None else tuple(take_rows(s, b, 1) for s in state0)
+        return _forward_layers(take_rows(x, b, 1), params, config, s0, take_rows(mask, b, 1),
+                               [take_rows(d, b, 1) for d in drops], prefix)
+
+    parts = run_shards(shard, [(b,) for b in bounds])
+    hs = join_rows([p[0] for p in parts], axis=1)
+    state_T = tuple(join_rows([p[1][i] for p in parts], axis=1) for i in range(len(names)))
+    return hs, state_T, ShardedStackCache(tuple(p[2] for p in parts), tuple(bounds))
+
+
+def _forward_layers(x: Any, params: Mapping[str, Any], config: StackConfig, state0: Any,
+                    mask: Any, drops: list, prefix: str) -> tuple[Any, tuple, StackCache]:
+    """:func:`stack_forward` after its checks, with the dropout masks already drawn
+    (``drops[k]`` for layer ``k``'s output, or ``None``)."""
+    cell = get_cell(config.cell)
+    names = cell.STATE_NAMES
+    L, dirs = config.num_layers, config.directions
     xp = backend.get_xp()
     opts = config.cell_opts()
     inp = x
@@ -355,9 +395,8 @@ def stack_forward(
         outs, cell_caches = [], []
         for d in range(dirs):
             row = k * dirs + d
-            s0 = tuple(
-                xp.zeros((N, H), dtype=x.dtype) if state0 is None or state0[i] is None
-                else state0[i][row]
+            s0 = tuple(  # None: zeros, which lets a cell skip the product h_0 W_hh^T
+                None if state0 is None or state0[i] is None else state0[i][row]
                 for i in range(len(names))
             )
             p = _layer_params(params, layer_prefix(prefix, k, d))
@@ -371,16 +410,29 @@ def stack_forward(
             cell_caches.append(c)
             finals.append(sT)
         out = outs[0] if dirs == 1 else xp.concatenate(outs, axis=2)  # h_t = [fwd ; rev]
-        drop = None
-        if dropping and k < L - 1:
-            drop = _dropout_mask(rng, (T, N, dirs * H), float(config.dropout), x.dtype)
-            inp = out * drop  # the next layer reads the dropped outputs
-        else:
-            inp = out
+        drop = drops[k]
+        inp = out if drop is None else out * drop  # the next layer reads the dropped outputs
         layers.append(LayerCache(tuple(cell_caches), drop))
     state_T = tuple(xp.stack([f[i] for f in finals]) for i in range(len(names)))
-    cache = StackCache(config, prefix, tuple(layers), (T, N, config.input_size), x.dtype)
+    cache = StackCache(config, prefix, tuple(layers), tuple(x.shape), x.dtype)
     return inp, state_T, cache
+
+
+def _check_backward_inputs(dhs: Any, dstate_T: Any, config: StackConfig, T: int, N: int
+                           ) -> tuple:
+    """Refuse a ``dhs`` or ``dstate_T`` of the wrong shape; ``dstate_T`` as a tuple."""
+    where = "stack_backward"
+    L, dirs, H = config.num_layers, config.directions, config.hidden_size
+    names = get_cell(config.cell).STATE_NAMES
+    if dhs is not None and tuple(dhs.shape) != (T, N, dirs * H):
+        raise ValueError(
+            f"{where}: expected dhs of shape (T, N, dirs*H) = {(T, N, dirs * H)}, "
+            f"got {tuple(dhs.shape)}"
+        )
+    if dstate_T is None:
+        dstate_T = (None,) * len(names)
+    _check_state(dstate_T, names, L * dirs, N, H, "dstate_T", where)
+    return tuple(dstate_T)
 
 
 def stack_backward(dhs: Any, dstate_T: Any, cache: StackCache) -> tuple[Any, tuple, dict]:
@@ -400,25 +452,23 @@ def stack_backward(dhs: Any, dstate_T: Any, cache: StackCache) -> tuple[Any, tup
     dstate0 : tuple of (L * dirs, N, H), gradient w.r.t. ``state0``.
     grads : ``{full parameter name: gradient}`` for every parameter.
 
+    After a sharded forward each shard runs its own backward on its rows of ``dhs``
+    and ``dstate_T`` (on as many threads); ``dx`` and ``dstate0`` are the shards' rows
+    side by side, and each weight gradient the sum of the shards'.
+
     Per layer, top down: ``dout_k = dx_{k+1} * m_k`` (the dropout mask, if any);
     split ``dout_k`` into ``[dh_fwd ; dh_rev]``; the reverse cell's backward runs on
     ``dh_rev[::-1]`` and its input gradient is flipped back; the two input
     gradients add, since both cells read the same input.
     """
+    if isinstance(cache, ShardedStackCache):
+        return _sharded_backward(dhs, dstate_T, cache)
     config, prefix = cache.config, cache.prefix
     cell = get_cell(config.cell)
     names = cell.STATE_NAMES
     T, N, _ = cache.x_shape
     L, dirs, H = config.num_layers, config.directions, config.hidden_size
-    where = "stack_backward"
-    if dhs is not None and tuple(dhs.shape) != (T, N, dirs * H):
-        raise ValueError(
-            f"{where}: expected dhs of shape (T, N, dirs*H) = {(T, N, dirs * H)}, "
-            f"got {tuple(dhs.shape)}"
-        )
-    if dstate_T is None:
-        dstate_T = (None,) * len(names)
-    _check_state(dstate_T, names, L * dirs, N, H, "dstate_T", where)
+    dstate_T = _check_backward_inputs(dhs, dstate_T, config, T, N)
 
     xp = backend.get_xp()
     dout = xp.zeros((T, N, dirs * H), dtype=cache.dtype) if dhs is None else dhs
@@ -445,6 +495,22 @@ def stack_backward(dhs: Any, dstate_T: Any, cache: StackCache) -> tuple[Any, tup
         dout = dinp
     dstate0_out = tuple(xp.stack([ds[i] for ds in dstate0]) for i in range(len(names)))
     return dout, dstate0_out, grads
+
+
+def _sharded_backward(dhs: Any, dstate_T: Any, cache: ShardedStackCache) -> tuple:
+    config = cache.parts[0].config
+    names = get_cell(config.cell).STATE_NAMES
+    T, N = cache.parts[0].x_shape[0], cache.bounds[-1][1]
+    dstate_T = _check_backward_inputs(dhs, dstate_T, config, T, N)
+
+    def shard(part: StackCache, b: tuple[int, int]) -> tuple:
+        return stack_backward(take_rows(dhs, b, 1),
+                              tuple(take_rows(g, b, 1) for g in dstate_T), part)
+
+    parts = run_shards(shard, list(zip(cache.parts, cache.bounds)))
+    dx = join_rows([p[0] for p in parts], axis=1)
+    dstate0 = tuple(join_rows([p[1][i] for p in parts], axis=1) for i in range(len(names)))
+    return dx, dstate0, sum_grads([p[2] for p in parts])
 
 
 # --------------------------------------------------------------------------------------

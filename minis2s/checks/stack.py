@@ -1,8 +1,10 @@
 """Gradient checks for stacks of cells (minis2s.cells.stack), float64, tolerance 1e-7.
 
 For each cell kind: a 2-layer unidirectional stack with dropout, a 2-layer
-bidirectional stack with dropout and a padding mask, and a 2-layer decoder step
-with dropout -- every gradient checked, inputs and initial states included. The
+bidirectional stack with dropout and a padding mask (also run as two batch shards,
+:mod:`minis2s.shards`), a 2-layer stack started from zero states (no ``state0``: the
+cells skip the product ``h_0 W_hh^T``), and a 2-layer decoder step with dropout --
+every gradient checked, inputs and initial states included. The
 dropout masks are random but *fixed*: each forward call gets a freshly seeded
 generator, so the perturbed forwards of the central difference drop the same units.
 """
@@ -41,34 +43,41 @@ def _arrays(rng, config, rows):
     return arrays
 
 
-def _sequence_case(kind: str, bidirectional: bool, masked: bool) -> GradCase:
+def _sequence_case(kind: str, bidirectional: bool, masked: bool, shards: int = 1,
+                   zero_state: bool = False) -> GradCase:
     def build(rng):
         config = StackConfig(
             kind, D, H, num_layers=2, bidirectional=bidirectional, dropout=0.4
         )
         names = get_cell(kind).STATE_NAMES
         arrays = _arrays(rng, config, 2 * config.directions)
+        if zero_state:
+            arrays = {k: v for k, v in arrays.items() if k[:-1] not in names}
         arrays["x"] = _dev(rng.standard_normal((T, N, D)))
         # row 0 is full length, row 1 has 2 real tokens then padding
         mask = _dev([[1.0, 1.0], [1.0, 1.0], [1.0, 0.0]]) if masked else None
 
         def forward(a):
+            state0 = None if zero_state else tuple(a[f"{n}0"] for n in names)
             hs, state_T, cache = stack_forward(
-                a["x"], a, config, tuple(a[f"{n}0"] for n in names), mask=mask,
-                train=True, rng=np.random.default_rng(DROPOUT_SEED),
+                a["x"], a, config, state0, mask=mask,
+                train=True, rng=np.random.default_rng(DROPOUT_SEED), shards=shards,
             )
             return (hs, *state_T), cache
 
         def backward(dout, cache):
             dx, dstate0, grads = stack_backward(dout[0], dout[1:], cache)
             out = dict(grads, x=dx)
-            out.update({f"{n}0": g for n, g in zip(names, dstate0)})
+            if not zero_state:
+                out.update({f"{n}0": g for n, g in zip(names, dstate0)})
             return out
 
         return forward, backward, arrays
 
     name = f"stack.{kind}.2layer{'.bidirectional' if bidirectional else ''}"
     name += ".mask" if masked else ""
+    name += ".zero_state" if zero_state else ""
+    name += f".{shards}shards" if shards > 1 else ""
     return GradCase(name + ".dropout", build)
 
 
@@ -119,6 +128,8 @@ CASES = [
     for case in (
         _sequence_case(kind, bidirectional=False, masked=False),
         _sequence_case(kind, bidirectional=True, masked=True),
+        _sequence_case(kind, bidirectional=True, masked=True, shards=2),
+        _sequence_case(kind, bidirectional=False, masked=True, zero_state=True),
         _step_case(kind),
     )
 ] + [_merge_case()]
