@@ -71,22 +71,20 @@ def _maxrss_bytes() -> int:
 # ----------------------------------------------------------------------------------------
 
 
-def _minis2s_setup(T: int, N: int, D: int, H: int, seed: int) -> Any:
+def _minis2s_setup(T: int, N: int, D: int, H: int, seed: int, shards: int = 1) -> Any:
     from minis2s import backend
-    from minis2s.cells import lstm
+    from minis2s.cells.stack import StackConfig, init_stack, stack_backward, stack_forward
 
     backend.set_backend("numpy")
     rng = np.random.default_rng(seed)
-    p1 = lstm.init_params(rng, D, H)
-    p2 = lstm.init_params(rng, H, H)
+    config = StackConfig("lstm", D, H, num_layers=2)
+    params = init_stack(rng, config)
     x = rng.standard_normal((T, N, D)).astype(np.float32)
     dhs = rng.standard_normal((T, N, H)).astype(np.float32)
 
     def step() -> None:
-        hs1, _, cache1 = lstm.sequence_forward(x, None, p1)
-        hs2, _, cache2 = lstm.sequence_forward(hs1, None, p2)
-        dx2, _, grads2 = lstm.sequence_backward(dhs, None, cache2)
-        dx1, _, grads1 = lstm.sequence_backward(dx2, None, cache1)
+        hs, _, cache = stack_forward(x, params, config, shards=shards)
+        dx, _, grads = stack_backward(dhs, None, cache)
 
     return step
 
@@ -108,24 +106,32 @@ def _torch_setup(T: int, N: int, D: int, H: int, seed: int) -> Any:
     return step
 
 
-def _gemm_setup(T: int, N: int, D: int, H: int, seed: int) -> Any:
-    """Every matrix product of the 2-layer forward + backward, alone."""
+def _gemm_setup(T: int, N: int, D: int, H: int, seed: int, shards: int = 1) -> Any:
+    """Every matrix product of the 2-layer forward + backward, alone; with ``shards > 1``
+    each shard's products for its rows of the batch, the shards on as many threads."""
+    from minis2s.shards import row_bounds
+    from minis2s.shards import run as run_shards
+
     rng = np.random.default_rng(seed)
     f32 = np.float32
     G = 4 * H
-    plans = []
-    for din in (D, H):
-        W_ih = rng.standard_normal((G, din)).astype(f32)
-        W_hh = rng.standard_normal((G, H)).astype(f32)
-        x = rng.standard_normal((T * N, din)).astype(f32)
-        hs = rng.standard_normal((T * N, H)).astype(f32)
-        dA = rng.standard_normal((T * N, G)).astype(f32)
-        proj, dx = np.empty((T * N, G), f32), np.empty((T * N, din), f32)
-        rec, dh = np.empty((N, G), f32), np.empty((N, H), f32)
-        dW_ih, dW_hh = np.empty((G, din), f32), np.empty((G, H), f32)
-        plans.append((W_ih, W_hh, x, hs, dA, proj, dx, rec, dh, dW_ih, dW_hh))
+    jobs = []
+    for start, stop in row_bounds(N, shards):
+        n = stop - start
+        plans = []
+        for din in (D, H):
+            W_ih = rng.standard_normal((G, din)).astype(f32)
+            W_hh = rng.standard_normal((G, H)).astype(f32)
+            x = rng.standard_normal((T * n, din)).astype(f32)
+            hs = rng.standard_normal((T * n, H)).astype(f32)
+            dA = rng.standard_normal((T * n, G)).astype(f32)
+            proj, dx = np.empty((T * n, G), f32), np.empty((T * n, din), f32)
+            rec, dh = np.empty((n, G), f32), np.empty((n, H), f32)
+            dW_ih, dW_hh = np.empty((G, din), f32), np.empty((G, H), f32)
+            plans.append((W_ih, W_hh, x, hs, dA, proj, dx, rec, dh, dW_ih, dW_hh))
+        jobs.append((plans, n))
 
-    def step() -> None:
+    def products(plans: list, N: int) -> None:
         for W_ih, W_hh, x, hs, dA, proj, dx, rec, dh, dW_ih, dW_hh in plans:
             np.matmul(x, W_ih.T, out=proj)  # input projection, all steps
             for t in range(T):
@@ -136,6 +142,9 @@ def _gemm_setup(T: int, N: int, D: int, H: int, seed: int) -> Any:
             np.matmul(dA.T, x, out=dW_ih)
             np.matmul(dA.T, hs, out=dW_hh)
 
+    def step() -> None:
+        run_shards(products, jobs)
+
     return step
 
 
@@ -143,12 +152,13 @@ _SETUPS = {"minis2s": _minis2s_setup, "torch": _torch_setup, "gemm": _gemm_setup
 
 
 def _worker(side: str, conn: Any, shape: tuple[int, int, int, int], seed: int,
-            warmup: int, clock: str = "wall") -> None:
+            warmup: int, clock: str = "wall", shards: int = 1) -> None:
     """Worker process: build the side, measure one step's peak memory, warm up, then
     answer each ``("go", k)`` with the best of ``k`` timed steps (seconds)."""
     now = time.process_time if clock == "cpu" else time.perf_counter
     try:
-        step = _SETUPS[side](*shape, seed)
+        extra = {} if side == "torch" else {"shards": shards}
+        step = _SETUPS[side](*shape, seed, **extra)
         rss0 = _maxrss_bytes()
         step()
         peak = _maxrss_bytes() - rss0
@@ -176,11 +186,13 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 class _Side:
     def __init__(self, ctx: Any, side: str, shape: tuple[int, int, int, int], seed: int,
-                 warmup: int, threads: int | None = None, clock: str = "wall"):
+                 warmup: int, threads: int | None = None, clock: str = "wall",
+                 shards: int = 1):
         self.name = side
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker,
-                                args=(side, child, shape, seed, warmup, clock), daemon=True)
+                                args=(side, child, shape, seed, warmup, clock, shards),
+                                daemon=True)
         saved = {var: os.environ.get(var) for var in THREAD_VARS}
         if threads is not None:  # read by the libraries when the spawned child loads them
             os.environ.update({var: str(threads) for var in THREAD_VARS})
@@ -228,14 +240,23 @@ def torch_available() -> bool:
 def run(hidden: list[int], T: int = 20, N: int = 64, D: int = 128, rounds: int = 7,
         per_round: int = 2, warmup: int = 4, settle: float = 0.3, use_torch: bool = True,
         seed: int = 0, threads: int | None = None, clock: str = "wall",
-        out: Any = None) -> list[dict]:
-    """Run the benchmark at each hidden size; print the table to ``out``, return the rows."""
+        shards: int | None = None, out: Any = None) -> list[dict]:
+    """Run the benchmark at each hidden size; print the table to ``out``, return the rows.
+
+    ``shards``: batch shards on the minis2s side (and the ceiling's), one thread each
+    (:mod:`minis2s.shards`); default one per core, or ``threads`` when that is given.
+    """
+    if shards is None:
+        from minis2s.shards import cpu_cores
+
+        shards = threads if threads is not None else cpu_cores()
     ctx = mp.get_context("spawn")
     sides = [s for s in SIDES if s != "torch" or use_torch]
     rows = []
     for H in hidden:
         shape = (T, N, D, H)
-        workers = {s: _Side(ctx, s, shape, seed, warmup, threads, clock) for s in sides}
+        workers = {s: _Side(ctx, s, shape, seed, warmup, threads, clock, shards)
+                   for s in sides}
         try:
             times: dict[str, list[float]] = {s: [] for s in sides}
             for _ in range(rounds):
@@ -255,14 +276,15 @@ def run(hidden: list[int], T: int = 20, N: int = 64, D: int = 128, rounds: int =
             row["ratio"] = statistics.median(
                 m / t for m, t in zip(times["minis2s"], times["torch"]))
         rows.append(row)
-    print(format_table(rows, T, N, D, rounds, per_round, settle, use_torch, threads, clock),
+    print(format_table(rows, T, N, D, rounds, per_round, settle, use_torch, threads, clock,
+                       shards),
           file=sys.stdout if out is None else out)
     return rows
 
 
 def format_table(rows: list[dict], T: int, N: int, D: int, rounds: int, per_round: int,
                  settle: float, use_torch: bool, threads: int | None = None,
-                 clock: str = "wall") -> str:
+                 clock: str = "wall", shards: int = 1) -> str:
     head = ["hidden", "minis2s ms", "torch ms", "minis2s/torch", "minis2s GFLOP/s",
             "ceiling ms", "ceiling GFLOP/s", "share of ceiling", "peak MB minis2s",
             "peak MB torch"]
@@ -287,7 +309,9 @@ def format_table(rows: list[dict], T: int, N: int, D: int, rounds: int, per_roun
     notes = [
         f"2-layer LSTM, forward + backward, T={T}, N={N}, D={D}, float32, CPU, "
         + ("library default threads." if threads is None else
-           f"{threads} thread(s) per side ({', '.join(THREAD_VARS)}={threads})."),
+           f"{threads} thread(s) per side ({', '.join(THREAD_VARS)}={threads}).")
+        + (f" minis2s and the ceiling: the batch in {shards} shards, one thread each "
+           "(BLAS on one thread)." if shards > 1 else ""),
         f"Paired rounds: {rounds} rounds x ({', '.join(sides)}), best of {per_round} "
         "steps per side per round; times and ratios are medians over rounds.",
         f"Each side runs in its own spawned worker process, one at a time, {settle:g} s "
@@ -342,6 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None,
                    help="threads per side (sets OMP/OPENBLAS/MKL_NUM_THREADS in the workers; "
                    "default: the libraries' own choice)")
+    p.add_argument("--shards", type=int, default=None,
+                   help="minis2s: split the batch into this many shards, one thread each "
+                   "(default: --threads if given, else one per core; 1: the BLAS library's "
+                   "own threads)")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="wall time (default), or each worker's CPU time: on a busy "
                    "machine, '--threads 1 --clock cpu' still measures the work itself")
@@ -352,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("hidden", "T", "N", "D", "rounds", "per_round", "threads"):
+    for name in ("hidden", "T", "N", "D", "rounds", "per_round", "threads", "shards"):
         values = getattr(args, name)
         if values is None:
             continue
@@ -366,7 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     print(environment_report())
     run(args.hidden, T=args.T, N=args.N, D=args.D, rounds=args.rounds,
         per_round=args.per_round, warmup=args.warmup, settle=args.settle,
-        use_torch=use_torch, seed=args.seed, threads=args.threads, clock=args.clock)
+        use_torch=use_torch, seed=args.seed, threads=args.threads, clock=args.clock,
+        shards=args.shards)
     return 0
 
 
