@@ -2,10 +2,10 @@
 
 The work timed on each side is one training step's worth of recurrence: a 2-layer
 LSTM over ``T`` steps (batch ``N``, input ``D``, hidden ``H``, float32), forward and
-backward, gradients of the inputs and of every weight. minis2s chains two
-:func:`minis2s.cells.lstm.sequence_forward` calls (layer 2 reads layer 1's ``hs``)
-and runs the backward passes in reverse; PyTorch runs ``torch.nn.LSTM(num_layers=2)``
-on the CPU.
+backward, gradients of the inputs and of every weight. minis2s runs
+:func:`minis2s.cells.stack.stack_forward` and :func:`~minis2s.cells.stack.stack_backward`
+on a 2-layer LSTM stack (optionally in batch shards, ``--shards``); PyTorch runs
+``torch.nn.LSTM(num_layers=2)`` on the CPU.
 
 How it is measured, so that the numbers mean something on a busy machine:
 
@@ -240,16 +240,12 @@ def torch_available() -> bool:
 def run(hidden: list[int], T: int = 20, N: int = 64, D: int = 128, rounds: int = 7,
         per_round: int = 2, warmup: int = 4, settle: float = 0.3, use_torch: bool = True,
         seed: int = 0, threads: int | None = None, clock: str = "wall",
-        shards: int | None = None, out: Any = None) -> list[dict]:
+        shards: int = 1, out: Any = None) -> list[dict]:
     """Run the benchmark at each hidden size; print the table to ``out``, return the rows.
 
     ``shards``: batch shards on the minis2s side (and the ceiling's), one thread each
-    (:mod:`minis2s.shards`); default one per core, or ``threads`` when that is given.
+    (:mod:`minis2s.shards`); 1: the BLAS library's own threads.
     """
-    if shards is None:
-        from minis2s.shards import cpu_cores
-
-        shards = threads if threads is not None else cpu_cores()
     ctx = mp.get_context("spawn")
     sides = [s for s in SIDES if s != "torch" or use_torch]
     rows = []
@@ -366,10 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None,
                    help="threads per side (sets OMP/OPENBLAS/MKL_NUM_THREADS in the workers; "
                    "default: the libraries' own choice)")
-    p.add_argument("--shards", type=int, default=None,
-                   help="minis2s: split the batch into this many shards, one thread each "
-                   "(default: --threads if given, else one per core; 1: the BLAS library's "
-                   "own threads)")
+    p.add_argument("--shards", type=int, default=1,
+                   help="minis2s: split the batch into this many shards, one thread each, "
+                   "BLAS on one thread (default 1: one shard, the BLAS library's own threads)")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="wall time (default), or each worker's CPU time: on a busy "
                    "machine, '--threads 1 --clock cpu' still measures the work itself")

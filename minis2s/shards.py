@@ -10,15 +10,21 @@ joined:
 * a weight's gradient is a sum over rows, ``dW = sum_n dW^(n)``, so it is the sum of
   the shards' gradients.
 
-Why bother, when the BLAS library already has threads of its own? A recurrence does
+Why try, when the BLAS library already has threads of its own? A recurrence does
 ``T`` small products (``(N, H) @ (H, 4H)`` at each step) with elementwise gate math
-in between. Split over two cores, each small product finishes in about 60% of its
-one-core time, not 50%, and the elementwise math (a third of the step) stays on one
-core, since NumPy's ufuncs are single-threaded. A shard per core instead keeps each
-core busy with *all* of its shard's work, products and gate math alike, and the cores
-only meet twice per training step (after the forward, after the backward). NumPy
-releases Python's global interpreter lock inside its ufuncs and matrix products,
-which is where almost all of the time goes, so Python threads suffice.
+in between. The BLAS threads split each small product, and NumPy's ufuncs leave the
+gate math on one core. A shard per core keeps each core busy with *all* of its rows'
+work, products and gate math alike, and the cores meet only twice per training step
+(after the forward, after the backward). NumPy releases Python's global interpreter
+lock inside its ufuncs and matrix products, where almost all of the time goes, so
+Python threads suffice.
+
+What it buys, measured on a 2-core machine (``benchmarks/README.md``): for a 2-layer
+LSTM at hidden 256-512, about 10% over the BLAS threads when steps run back to back
+in one process, and 0-5% (within the noise) in the benchmark's harness, where each
+timed step follows a pause. Where the per-row work is small (hidden sizes of a few
+dozen) the threads spend their time handing the interpreter lock to each other and
+one shard is faster. So shards are off by default (``shards=1``): measure first.
 
 Inside the shards the BLAS library is held to one thread (through ``threadpoolctl``),
 so the ``K`` shards use ``K`` cores and the pools never fight.

@@ -214,3 +214,10 @@ def test_bench_sides_run_sharded():
     with backend.use_backend("numpy"):
         bench._minis2s_setup(3, 4, 3, 2, 0, shards=2)()
         bench._gemm_setup(3, 4, 3, 2, 0, shards=2)()
+
+
+def test_bench_command_with_shards(capsys):
+    assert bench.main(["--hidden", "4", "--T", "2", "--N", "4", "--D", "3", "--rounds", "1",
+                       "--per-round", "1", "--warmup", "0", "--settle", "0", "--no-torch",
+                       "--shards", "2"]) == 0
+    assert "the batch in 2 shards, one thread each" in capsys.readouterr().out
