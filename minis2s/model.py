@@ -365,10 +365,12 @@ class Seq2Seq:
         _check_range(tgt_out, c.tgt_vocab, "tgt_out")
         tgt_len = _lengths(tgt_out, "tgt_out")
         if c.context == "aligned" and np.any(tgt_len - 1 != src_len):
-            bad = np.flatnonzero(tgt_len - 1 != src_len).tolist()
+            bad = np.flatnonzero(tgt_len - 1 != src_len)
+            more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+            bad = bad[:5].tolist()
             raise ValueError(
                 "context 'aligned' reads the encoder state at the same step, so source and "
-                f"target must have equal length; rows {bad} have source lengths "
+                f"target must have equal length; rows {bad}{more} have source lengths "
                 f"{src_len[bad].tolist()} and target lengths {(tgt_len[bad] - 1).tolist()}")
         tgt_mask = backend.to_device(tgt_out != PAD_ID, dtype=self.dtype)
         return Batch(src, src_len, xp_mask, tgt_in, backend.to_device(tgt_out), tgt_mask,

@@ -147,6 +147,11 @@ def test_bad_batches_are_refused_clearly(rng):
         model.loss(bad, tgt_in, tgt_out)
     with pytest.raises(ValueError, match="equal length; rows \\[0\\]"):
         model.loss(src[:3], tgt_in, tgt_out)       # row 0 source cut from 4 to 3 tokens
+    n = 12  # many bad rows: the first five are named, the rest counted
+    wide = [np.tile(a, (1, n // a.shape[1] + 1))[:, :n] for a in (src, tgt_in, tgt_out)]
+    with pytest.raises(ValueError, match=r"rows \[0, 1, 2, 3, 4\] \(and \d+ more\) have "
+                                         r"source lengths \[\d+, \d+, \d+, \d+, \d+\] and"):
+        model.loss(wide[0][:1], wide[1], wide[2])
     with pytest.raises(ValueError, match="token ids must lie in \\[0, 8\\).*\\[8\\]"):
         bad = src.copy()
         bad[0, 0] = SRC_VOCAB
