@@ -238,7 +238,7 @@ def torch_available() -> bool:
 
 
 def run(hidden: list[int], T: int = 20, N: int = 64, D: int = 128, rounds: int = 7,
-        per_round: int = 2, warmup: int = 4, settle: float = 0.3, use_torch: bool = True,
+        per_round: int = 5, warmup: int = 4, settle: float = 0.3, use_torch: bool = True,
         seed: int = 0, threads: int | None = None, clock: str = "wall",
         shards: int = 1, out: Any = None) -> list[dict]:
     """Run the benchmark at each hidden size; print the table to ``out``, return the rows.
@@ -354,8 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--N", type=int, default=64, help="batch size (default 64)")
     p.add_argument("--D", type=int, default=128, help="input size (default 128)")
     p.add_argument("--rounds", type=int, default=7, help="paired rounds (default 7)")
-    p.add_argument("--per-round", type=int, default=2,
-                   help="timed steps per side per round, best kept (default 2)")
+    p.add_argument("--per-round", type=int, default=5,
+                   help="timed steps per side per round, best kept (default 5: the first "
+                   "steps after the pause between sides run slow)")
     p.add_argument("--warmup", type=int, default=4, help="untimed steps per side (default 4)")
     p.add_argument("--settle", type=float, default=0.3,
                    help="seconds between sides (default 0.3)")

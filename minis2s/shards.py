@@ -20,11 +20,11 @@ lock inside its ufuncs and matrix products, where almost all of the time goes, s
 Python threads suffice.
 
 What it buys, measured on a 2-core machine (``benchmarks/README.md``): for a 2-layer
-LSTM at hidden 256-512, about 10% over the BLAS threads when steps run back to back
-in one process, and 0-5% (within the noise) in the benchmark's harness, where each
-timed step follows a pause. Where the per-row work is small (hidden sizes of a few
-dozen) the threads spend their time handing the interpreter lock to each other and
-one shard is faster. So shards are off by default (``shards=1``): measure first.
+LSTM at hidden 256-512, 6-12% less time than the BLAS threads once steps run back to
+back (the first steps after a pause run slow). Where the per-row work is small
+(hidden sizes of a few dozen) the threads spend their time handing the interpreter
+lock to each other and one shard is faster. So shards are off by default
+(``shards=1``): measure first.
 
 Inside the shards the BLAS library is held to one thread (through ``threadpoolctl``),
 so the ``K`` shards use ``K`` cores and the pools never fight.

@@ -435,7 +435,8 @@ def _check_backward_inputs(dhs: Any, dstate_T: Any, config: StackConfig, T: int,
     return tuple(dstate_T)
 
 
-def stack_backward(dhs: Any, dstate_T: Any, cache: StackCache) -> tuple[Any, tuple, dict]:
+def stack_backward(dhs: Any, dstate_T: Any, cache: StackCache | ShardedStackCache
+                   ) -> tuple[Any, tuple, dict]:
     """Backward of :func:`stack_forward`.
 
     Parameters
