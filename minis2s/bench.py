@@ -109,9 +109,11 @@ def _torch_setup(T: int, N: int, D: int, H: int, seed: int) -> Any:
 def _gemm_setup(T: int, N: int, D: int, H: int, seed: int, shards: int = 1) -> Any:
     """Every matrix product of the 2-layer forward + backward, alone; with ``shards > 1``
     each shard's products for its rows of the batch, the shards on as many threads."""
+    from minis2s import backend
     from minis2s.shards import row_bounds
     from minis2s.shards import run as run_shards
 
+    backend.set_backend("numpy")
     rng = np.random.default_rng(seed)
     f32 = np.float32
     G = 4 * H
@@ -131,13 +133,13 @@ def _gemm_setup(T: int, N: int, D: int, H: int, seed: int, shards: int = 1) -> A
             plans.append((W_ih, W_hh, x, hs, dA, proj, dx, rec, dh, dW_ih, dW_hh))
         jobs.append((plans, n))
 
-    def products(plans: list, N: int) -> None:
+    def products(plans: list, n: int) -> None:  # n: the shard's rows
         for W_ih, W_hh, x, hs, dA, proj, dx, rec, dh, dW_ih, dW_hh in plans:
             np.matmul(x, W_ih.T, out=proj)  # input projection, all steps
             for t in range(T):
-                np.matmul(hs[t * N:(t + 1) * N], W_hh.T, out=rec)  # recurrence, forward
+                np.matmul(hs[t * n:(t + 1) * n], W_hh.T, out=rec)  # recurrence, forward
             for t in range(T):
-                np.matmul(dA[t * N:(t + 1) * N], W_hh, out=dh)  # recurrence, backward
+                np.matmul(dA[t * n:(t + 1) * n], W_hh, out=dh)  # recurrence, backward
             np.matmul(dA, W_ih, out=dx)
             np.matmul(dA.T, x, out=dW_ih)
             np.matmul(dA.T, hs, out=dW_hh)
