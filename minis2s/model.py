@@ -62,6 +62,7 @@ from minis2s.ops.embedding import embedding_backward, embedding_forward
 from minis2s.ops.linear import linear_backward, linear_forward
 from minis2s.ops.onehot import onehot
 from minis2s.ops.softmax_ce import softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from minis2s.ops.validate import check_float_dtype, check_generator
 
 CONTEXTS = ("aligned", "final", "attention")
 CELLS = ("seed", "lstm", "gru")
@@ -269,14 +270,9 @@ class Seq2Seq:
                  dtype: Any = np.float32):
         if not isinstance(config, ModelConfig):
             raise TypeError(f"Seq2Seq: expected a ModelConfig, got {type(config).__name__}")
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(
-                f"Seq2Seq: expected a numpy.random.Generator (np.random.default_rng(seed)), "
-                f"got {type(rng).__name__}")
+        check_generator(rng, "Seq2Seq")
         self.config = config
-        self.dtype = np.dtype(dtype)
-        if self.dtype.kind != "f":
-            raise TypeError(f"Seq2Seq: expected a float dtype, got {self.dtype}")
+        self.dtype = check_float_dtype(dtype, "Seq2Seq")
         self.params: dict[str, Any] = {}
         self.set_params(self._init_host_params(rng))
 

@@ -79,3 +79,19 @@ def test_check_positive_int():
         validate.check_positive_int(2.0, "V")
     with pytest.raises(ValueError, match="V: expected a positive integer, got 0"):
         validate.check_positive_int(0, "V")
+
+
+def test_check_generator():
+    rng = np.random.default_rng(0)
+    assert validate.check_generator(rng, "f") is rng
+    for bad, name in ((None, "NoneType"), (0, "int"), (np.random.RandomState(0), "RandomState")):
+        with pytest.raises(TypeError, match=r"f: expected a numpy.random.Generator "
+                                            rf"\(np.random.default_rng\(seed\)\), got {name}"):
+            validate.check_generator(bad, "f")
+
+
+def test_check_float_dtype():
+    assert validate.check_float_dtype("float32", "f") == np.float32
+    assert validate.check_float_dtype(np.float64, "f") == np.float64
+    with pytest.raises(TypeError, match="f: expected a floating-point dtype, got int64"):
+        validate.check_float_dtype(np.int64, "f")

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from minis2s import backend
+from minis2s.ops.validate import check_float_dtype, check_generator
 
 PARAM_NAMES = ("W_ih", "W_hh", "b_ih", "b_hh")
 TORCH_NAMES = {"W_ih": "weight_ih", "W_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh"}
@@ -37,14 +38,8 @@ def param_shapes(cell: str, gates: int, D: int, H: int) -> dict[str, tuple[int, 
 
 def init_params(cell: str, gates: int, rng: Any, D: int, H: int, dtype: Any) -> dict:
     """Host arrays drawn from ``U(-1/sqrt(H), 1/sqrt(H))``, PyTorch's default for RNN cells."""
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            f"{cell}.init_params: rng must be a numpy.random.Generator "
-            f"(np.random.default_rng(seed)), got {type(rng).__name__}"
-        )
-    dtype = np.dtype(dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"{cell}.init_params: dtype must be a float type, got {dtype}")
+    check_generator(rng, f"{cell}.init_params")
+    dtype = check_float_dtype(dtype, f"{cell}.init_params")
     shapes = param_shapes(cell, gates, D, H)  # validates D and H
     bound = 1.0 / np.sqrt(H)
     return {name: rng.uniform(-bound, bound, size=shape).astype(dtype)

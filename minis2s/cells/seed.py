@@ -109,6 +109,8 @@ from minis2s.ops.activations import get_activation
 from minis2s.ops.linear import LinearCache, linear_backward, linear_forward
 from minis2s.ops.validate import (
     check_float,
+    check_float_dtype,
+    check_generator,
     check_mask,
     check_positive_int,
     check_same_dtype,
@@ -633,14 +635,8 @@ def init_params(
     move them with ``backend.to_device``. (PyTorch draws a second bias too, so
     its effective bias is a sum of two uniforms; ours is one.)
     """
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            f"seed init_params: expected a numpy.random.Generator (np.random.default_rng(seed)), "
-            f"got {type(rng).__name__}"
-        )
-    dt = np.dtype(dtype)
-    if dt.kind != "f":
-        raise TypeError(f"seed init_params: expected a floating-point dtype, got {dt}")
+    check_generator(rng, "seed init_params")
+    dt = check_float_dtype(dtype, "seed init_params")
     k = 1.0 / np.sqrt(check_positive_int(H, "seed state size H"))
     return {
         name: rng.uniform(-k, k, size=shape).astype(dt)

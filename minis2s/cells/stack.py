@@ -48,6 +48,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from minis2s import backend
+from minis2s.ops.validate import check_generator
 from minis2s.shards import check_shards, join_rows, row_bounds, sum_grads, take_rows
 from minis2s.shards import run as run_shards
 
@@ -180,10 +181,7 @@ def init_stack(
     """
     if not isinstance(config, StackConfig):
         raise TypeError(f"init_stack: expected a StackConfig, got {type(config).__name__}")
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            f"init_stack: expected a numpy.random.Generator, got {type(rng).__name__}"
-        )
+    check_generator(rng, "init_stack")
     cell = get_cell(config.cell)
     params = {}
     for k in range(config.num_layers):

@@ -101,6 +101,22 @@ def check_same_dtype(arrays: Mapping[str, Any], what: str) -> None:
         raise TypeError(f"{what}: expected all arrays to share one dtype, got {listing}")
 
 
+def check_generator(rng: Any, what: str) -> np.random.Generator:
+    """``rng`` must be a ``numpy.random.Generator`` (seeded draws on the host); returns it."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{what}: expected a numpy.random.Generator "
+                        f"(np.random.default_rng(seed)), got {type(rng).__name__}")
+    return rng
+
+
+def check_float_dtype(dtype: Any, what: str) -> np.dtype:
+    """``dtype`` must name a floating-point type; returns it as a ``numpy.dtype``."""
+    dt = np.dtype(dtype)
+    if dt.kind != "f":
+        raise TypeError(f"{what}: expected a floating-point dtype, got {dt}")
+    return dt
+
+
 def check_positive_int(n: Any, what: str) -> int:
     """``n`` must be a positive Python/NumPy integer (not a bool or float); returns ``int(n)``."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
