@@ -305,8 +305,9 @@ def _number(text: str) -> float:
 
 
 def _add_train_parser(sub: Any) -> None:
+    from minis2s.cells.stack import CELL_KINDS
     from minis2s.data import TASKS
-    from minis2s.model import CELLS, CONTEXTS
+    from minis2s.model import CONTEXTS
     from minis2s.optim import OPTIMIZERS
     from minis2s.train import PRESETS, SCHEDULE_NAMES, TOKEN_KINDS, TrainConfig
 
@@ -335,7 +336,7 @@ def _add_train_parser(sub: Any) -> None:
     g.add_argument("--data-seed", type=_count, metavar="S",
                    help=f"seed of the generated data and splits (default {d.data_seed})")
     g = p.add_argument_group("model")
-    g.add_argument("--cell", choices=list(CELLS),
+    g.add_argument("--cell", choices=list(CELL_KINDS),
                    help=f"recurrent cell: the article's plain recurrence, LSTM or GRU "
                    f"(default {d.cell})")
     g.add_argument("--layers", type=_positive_int, metavar="N",
@@ -487,12 +488,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_SAID: set[str] = set()
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"minis2s: warning: {message}", file=sys.stderr)
+    """A library warning as one line on standard error, each text said once per process
+    (a setting checked in two places warns from two places)."""
+    text = f"minis2s: warning: {message}"
+    if text not in _SAID:
+        _SAID.add(text)
+        print(text, file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _SAID.clear()
     parser = build_parser()
     if argv[:1] == ["bench"]:  # everything after "bench" is the benchmark's own
         args = argparse.Namespace(command="bench", func=_cmd_bench, bench_args=argv[1:])

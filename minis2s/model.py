@@ -40,6 +40,7 @@ import numpy as np
 
 from minis2s import backend
 from minis2s.cells.stack import (
+    CELL_KINDS,
     StackConfig,
     init_stack,
     merge_bidirectional_state,
@@ -49,7 +50,7 @@ from minis2s.cells.stack import (
     stack_step_backward,
     stack_step_forward,
 )
-from minis2s.ops.activations import activation_backward, activation_forward
+from minis2s.ops.activations import ACTIVATIONS, activation_backward, activation_forward
 from minis2s.ops.attention import (
     attention_backward,
     attention_forward,
@@ -65,20 +66,30 @@ from minis2s.ops.softmax_ce import softmax_cross_entropy_backward, softmax_cross
 from minis2s.ops.validate import check_float_dtype, check_generator
 
 CONTEXTS = ("aligned", "final", "attention")
-CELLS = ("seed", "lstm", "gru")
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    """Sizes and choices of a :class:`Seq2Seq` model (all JSON-serialisable)."""
+@dataclass(frozen=True, kw_only=True)
+class ModelSettings:
+    """The model's choices and sizes, *without* the vocabularies: the one source of the
+    model settings. :class:`ModelConfig` adds the vocabulary sizes;
+    :class:`minis2s.train.TrainConfig` inherits these fields (and their defaults and
+    checks), and the command line's model options are read from them.
 
-    src_vocab: int
-    tgt_vocab: int
+    * ``cell`` -- ``seed`` (the article's plain recurrence), ``lstm`` or ``gru``
+    * ``layers``, ``hidden`` -- stacked layers (encoder and decoder alike), their size
+    * ``embedding`` -- size of learned token vectors; None: one-hot inputs (the article)
+    * ``bidirectional`` -- read the source in both directions
+    * ``context`` -- the reading of :math:`h_t`: ``aligned``, ``final`` or ``attention``
+    * ``attention`` -- its scorer: ``additive``, ``dot`` or ``general``
+    * ``dropout`` -- inverted dropout between stacked layers, a rate in [0, 1)
+    * ``activation`` -- ``f`` and ``g`` of the seed cell
+    """
+
     cell: str = "lstm"
     layers: int = 1
-    hidden: int = 128
-    embedding: int | None = 64      # None: one-hot inputs, as in the article
+    hidden: int = 64
+    embedding: int | None = 32      # None: one-hot inputs, as in the article
     bidirectional: bool = False
     context: str = "attention"
     attention: str = "additive"
@@ -86,7 +97,55 @@ class ModelConfig:
     activation: str = "tanh"        # the seed cell's f and g
 
     def __post_init__(self) -> None:
-        for name in ("src_vocab", "tgt_vocab", "layers", "hidden"):
+        for name in ("layers", "hidden"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        if self.embedding is not None and (
+                isinstance(self.embedding, bool)
+                or not isinstance(self.embedding, (int, np.integer)) or self.embedding < 1):
+            raise ValueError(
+                f"embedding: expected a positive integer or None (one-hot), "
+                f"got {self.embedding!r}")
+        if not isinstance(self.bidirectional, (bool, np.bool_)):
+            raise ValueError(f"bidirectional: expected True or False, got {self.bidirectional!r}")
+        if self.cell not in CELL_KINDS:
+            raise ValueError(f"cell: expected one of {', '.join(CELL_KINDS)}, got {self.cell!r}")
+        if self.context not in CONTEXTS:
+            raise ValueError(
+                f"context: expected one of {', '.join(CONTEXTS)}, got {self.context!r}")
+        check_scorer(self.attention)
+        if self.context == "attention" and self.attention == "dot" and self.bidirectional:
+            raise ValueError(
+                "dot attention needs the decoder state (hidden) and the encoder "
+                "output (2 x hidden when bidirectional) to have one size; use 'general' or "
+                "'additive'")
+        if (isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float))
+                or not 0.0 <= float(self.dropout) < 1.0):
+            raise ValueError(f"dropout: expected a rate in [0, 1), got {self.dropout!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation: expected one of {', '.join(ACTIVATIONS)}, "
+                             f"got {self.activation!r}")
+        if self.dropout > 0 and self.layers == 1:
+            warnings.warn(
+                f"dropout {self.dropout} acts between stacked layers, so with "
+                "layers=1 it has no effect; use layers >= 2", UserWarning, stacklevel=3)
+
+    def model_settings(self) -> dict[str, Any]:
+        """The values of the :class:`ModelSettings` fields (also of a subclass)."""
+        return {f.name: getattr(self, f.name) for f in fields(ModelSettings)}
+
+
+@dataclass(frozen=True)
+class ModelConfig(ModelSettings):
+    """Sizes and choices of a :class:`Seq2Seq` model (all JSON-serialisable): the
+    vocabulary sizes, then the :class:`ModelSettings` (keyword-only)."""
+
+    src_vocab: int
+    tgt_vocab: int
+
+    def __post_init__(self) -> None:
+        for name in ("src_vocab", "tgt_vocab"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"ModelConfig.{name}: expected a positive integer, got {value!r}")
@@ -95,28 +154,7 @@ class ModelConfig:
                 "ModelConfig: vocabularies hold at least the 4 special tokens "
                 f"(<pad> <s> </s> <unk>), got src_vocab={self.src_vocab}, "
                 f"tgt_vocab={self.tgt_vocab}")
-        if self.embedding is not None and (
-                not isinstance(self.embedding, (int, np.integer)) or self.embedding < 1):
-            raise ValueError(
-                f"ModelConfig.embedding: expected a positive integer or None (one-hot), "
-                f"got {self.embedding!r}")
-        if self.cell not in CELLS:
-            raise ValueError(f"ModelConfig.cell: expected one of {CELLS}, got {self.cell!r}")
-        if self.context not in CONTEXTS:
-            raise ValueError(
-                f"ModelConfig.context: expected one of {CONTEXTS}, got {self.context!r}")
-        check_scorer(self.attention)
-        if self.context == "attention" and self.attention == "dot" and self.bidirectional:
-            raise ValueError(
-                "ModelConfig: dot attention needs the decoder state (hidden) and the encoder "
-                "output (2 x hidden when bidirectional) to have one size; use 'general' or "
-                "'additive'")
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise ValueError(f"ModelConfig.dropout: expected a rate in [0, 1), got {self.dropout}")
-        if self.dropout > 0 and self.layers == 1:
-            warnings.warn(
-                f"ModelConfig: dropout {self.dropout} acts between stacked layers, so with "
-                "layers=1 it has no effect; use layers >= 2", UserWarning, stacklevel=3)
+        super().__post_init__()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -65,6 +65,7 @@ from typing import Any
 import numpy as np
 
 from minis2s import backend, checkpoint, plot
+from minis2s.model import ModelSettings
 
 PAD_ID = 0
 #: metrics for which smaller is better (early stopping flips its comparison)
@@ -92,7 +93,7 @@ class TrainingDivergedError(RuntimeError):
 # Configuration
 # ======================================================================================
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(ModelSettings):
     """Everything that defines a training run (JSON-serialisable; saved in checkpoints).
 
     *Data*
@@ -108,9 +109,9 @@ class TrainConfig:
     * ``task_options`` -- further options of the built-in task, e.g.
       ``{"valid": 200, "max_len": 8}`` (see ``minis2s.data.TASKS[task].defaults``).
 
-    *Model* (see :class:`minis2s.model.ModelConfig`): ``cell``, ``layers``, ``hidden``,
-    ``embedding`` (None: one-hot inputs), ``bidirectional``, ``context``, ``attention``,
-    ``dropout``, ``activation``.
+    *Model*: the fields of :class:`minis2s.model.ModelSettings`, inherited with their
+    defaults and checks (``cell``, ``layers``, ``hidden``, ``embedding`` (None: one-hot
+    inputs), ``bidirectional``, ``context``, ``attention``, ``dropout``, ``activation``).
 
     *Optimisation*
 
@@ -153,15 +154,6 @@ class TrainConfig:
     data_seed: int = 0
     train_size: int | None = None
     task_options: dict[str, Any] | None = None
-    cell: str = "lstm"
-    layers: int = 1
-    hidden: int = 64
-    embedding: int | None = 32
-    bidirectional: bool = False
-    context: str = "attention"
-    attention: str = "additive"
-    dropout: float = 0.0
-    activation: str = "tanh"
     optimizer: str = "adam"
     lr: float = 0.002
     schedule: str = "constant"
@@ -186,6 +178,8 @@ class TrainConfig:
     threads: int | None = 1
 
     def __post_init__(self) -> None:
+        super().__post_init__()
+
         def positive_int(name: str, allow_none: bool = False, minimum: int = 1) -> None:
             v = getattr(self, name)
             if v is None and allow_none:
@@ -219,9 +213,6 @@ class TrainConfig:
         positive_int("data_seed", minimum=0)
         positive_int("seed", minimum=0)
         positive_int("train_size", allow_none=True)
-        positive_int("layers")
-        positive_int("hidden")
-        positive_int("embedding", allow_none=True)
         positive_int("batch_size")
         positive_int("epochs")
         positive_int("warmup", minimum=0)
@@ -234,11 +225,8 @@ class TrainConfig:
         number("lr", 0.0, low_open=True)
         number("decay", 0.0, 1.0, low_open=True)
         number("clip", 0.0, allow_none=True, low_open=True)
-        number("dropout", 0.0, 1.0)
         number("teacher_forcing", 0.0, 1.0)
         number("time_budget", 0.0, allow_none=True, low_open=True)
-        if self.dropout >= 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if self.metric not in metric_names():
             raise ValueError(f"unknown metric {self.metric!r}: expected one of "
                              f"{', '.join(metric_names())}")
@@ -287,17 +275,11 @@ def metric_names() -> tuple[str, ...]:
 def check_settings(config: TrainConfig) -> None:
     """Check the model and optimizer settings *before* any data is generated, so a bad
     value fails at once (``ValueError`` naming it)."""
-    from minis2s.model import ModelConfig
     from minis2s.optim import OPTIMIZERS
 
     if config.optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {config.optimizer!r}: expected one of "
                          f"{', '.join(OPTIMIZERS)}")
-    ModelConfig(src_vocab=8, tgt_vocab=8, cell=config.cell, layers=config.layers,
-                hidden=config.hidden, embedding=config.embedding,
-                bidirectional=config.bidirectional, context=config.context,
-                attention=config.attention, dropout=config.dropout,
-                activation=config.activation)
 
 
 def config_from_preset(preset: str | None, **overrides: Any) -> TrainConfig:
@@ -474,11 +456,8 @@ def _schedule_for(config: TrainConfig, steps_per_epoch: int):
 def model_config_for(config: TrainConfig, data: DataBundle):
     from minis2s.model import ModelConfig
 
-    return ModelConfig(
-        src_vocab=len(data.src_vocab), tgt_vocab=len(data.tgt_vocab), cell=config.cell,
-        layers=config.layers, hidden=config.hidden, embedding=config.embedding,
-        bidirectional=config.bidirectional, context=config.context,
-        attention=config.attention, dropout=config.dropout, activation=config.activation)
+    return ModelConfig(src_vocab=len(data.src_vocab), tgt_vocab=len(data.tgt_vocab),
+                       **config.model_settings())
 
 
 class _SigintFlag:

@@ -195,7 +195,7 @@ def test_translate_warns_about_unknown_symbols(trained, capsys):
     (["train", "--lr", "fast"], ["--lr", "expected a number"]),
     (["train", "--lr", "nan"], ["--lr", "finite"]),
     (["train", "--batch-size", "0"], ["--batch-size", "positive integer"]),
-    (["train", "--dropout", "1.5"], ["dropout must be"]),
+    (["train", "--dropout", "1.5"], ["dropout: expected a rate"]),
     (["train", "--metric", "accuracy"], ["unknown metric 'accuracy'"]),
     (["train", "--task-option", "valid"], ["KEY=VALUE"]),
     (["train", "--task", "reverse", "--task-option", "colour=3"], ["colour"]),
@@ -325,5 +325,5 @@ def test_library_warnings_are_one_line_said_once(tmp_path, capsys):
                        "--out", str(tmp_path / "run"))
     assert code == 0
     lines = [line for line in err.splitlines() if "dropout" in line]
-    assert lines == ["minis2s: warning: ModelConfig: dropout 0.3 acts between stacked layers, "
+    assert lines == ["minis2s: warning: dropout 0.3 acts between stacked layers, "
                      "so with layers=1 it has no effect; use layers >= 2"], err

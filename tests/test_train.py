@@ -227,7 +227,8 @@ def test_resume_refuses_a_damaged_checkpoint(tmp_path):
 
 @pytest.mark.parametrize("changes, message", [
     ({"lr": 0.0}, "lr must be"), ({"lr": float("nan")}, "lr must be"),
-    ({"batch_size": 0}, "batch_size must be"), ({"dropout": 1.0}, "dropout must be"),
+    ({"batch_size": 0}, "batch_size must be"),
+    ({"dropout": 1.0}, r"dropout: expected a rate in \[0, 1\), got 1.0"),
     ({"metric": "accuracy"}, "unknown metric 'accuracy'"),
     ({"schedule": "cosine"}, "unknown schedule"), ({"backend": "tpu"}, "unknown backend"),
     ({"tokens": "bytes"}, "tokens must be"), ({"epochs": 2.5}, "epochs must be"),
