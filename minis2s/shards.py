@@ -32,6 +32,11 @@ so the ``K`` shards use ``K`` cores and the pools never fight.
 Shards only make sense for the CPU: on a GPU one kernel already spans the device, so
 :func:`default_shards` is 1 there. The code is still backend-agnostic (the tests run
 it on the simulated device).
+
+:func:`stack_forward` / :func:`stack_backward` wrap the plain stack of
+:mod:`minis2s.cells.stack` (which knows nothing of shards) with ``shards=K``; the
+benchmark (``minis2s bench --shards K``) and the gradient checks use them. This module
+sits above the cells in the import order: it reads them, they never read it.
 """
 
 from __future__ import annotations
@@ -39,11 +44,16 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from minis2s import backend
+from minis2s.cells import stack
+from minis2s.cells.stack_config import draw_dropout_masks
+from minis2s.cells.validate import check_stack_grads, check_stack_sequence
 
 _pool: dict[str, Any] = {"executor": None, "workers": 0, "controller": None}
 _lock = threading.Lock()
@@ -170,3 +180,83 @@ def sum_grads(parts: Sequence[dict]) -> dict:
         for name, g in part.items():
             total[name] += g
     return total
+
+
+# --------------------------------------------------------------------------------------
+# a stack of cells, in shards
+# --------------------------------------------------------------------------------------
+
+
+class ShardedStackCache(NamedTuple):
+    """What :func:`stack_backward` needs after a sharded :func:`stack_forward`."""
+
+    parts: tuple  # one minis2s.cells.stack.StackCache per shard
+    bounds: tuple  # (start, stop) rows of the batch per shard
+
+
+def stack_forward(
+    x: Any,
+    params: Mapping[str, Any],
+    config: stack.StackConfig,
+    state0: Any = None,
+    mask: Any = None,
+    train: bool = False,
+    rng: np.random.Generator | None = None,
+    prefix: str = "",
+    shards: int = 1,
+) -> tuple[Any, tuple, stack.StackCache | ShardedStackCache]:
+    """:func:`minis2s.cells.stack.stack_forward` with the batch in ``shards`` shards of
+    consecutive rows, one per thread.
+
+    The arguments and results are those of the plain stack, plus ``shards``; with
+    ``shards=1`` (or a batch of one row) it *is* the plain stack and returns its
+    :class:`~minis2s.cells.stack.StackCache`, else a :class:`ShardedStackCache`.
+    The results are those of one shard, up to float rounding in the summed weight
+    gradients: the dropout masks are drawn for the whole batch first, so they do not
+    depend on ``shards``.
+    """
+    where = "stack_forward"
+    shards = check_shards(shards, where)
+    state0, mask, dropping = check_stack_sequence(x, params, config, state0, mask, train, rng,
+                                                  prefix, where)
+    T, N = x.shape[:2]
+    drops = draw_dropout_masks(rng if dropping else None, config, T, N, x.dtype)
+    bounds = row_bounds(N, shards)
+    if len(bounds) == 1:
+        return stack.layers_forward(x, params, config, state0, mask, drops, prefix)
+
+    def shard(b: tuple[int, int]) -> tuple:
+        s0 = None if state0 is None else tuple(take_rows(s, b, 1) for s in state0)
+        return stack.layers_forward(take_rows(x, b, 1), params, config, s0,
+                                    take_rows(mask, b, 1), [take_rows(d, b, 1) for d in drops],
+                                    prefix)
+
+    parts = run(shard, [(b,) for b in bounds])
+    hs = join_rows([p[0] for p in parts], axis=1)
+    state_T = tuple(join_rows([p[1][i] for p in parts], axis=1) for i in range(len(parts[0][1])))
+    return hs, state_T, ShardedStackCache(tuple(p[2] for p in parts), tuple(bounds))
+
+
+def stack_backward(dhs: Any, dstate_T: Any, cache: stack.StackCache | ShardedStackCache
+                   ) -> tuple[Any, tuple, dict]:
+    """Backward of :func:`stack_forward`: after a sharded forward each shard runs
+    :func:`minis2s.cells.stack.stack_backward` on its rows of ``dhs`` and ``dstate_T``
+    (on as many threads); ``dx`` and ``dstate0`` are the shards' rows side by side, and
+    each weight gradient the sum of the shards'. A plain cache goes to the plain stack.
+    """
+    if not isinstance(cache, ShardedStackCache):
+        return stack.stack_backward(dhs, dstate_T, cache)
+    first = cache.parts[0]
+    T, N = first.x_shape[0], cache.bounds[-1][1]
+    shape = (T, N, first.config.directions * first.config.hidden_size)
+    dstate_T = check_stack_grads(dhs, dstate_T, first.config, shape, first.dtype,
+                                 "stack_backward")
+
+    def shard(part: stack.StackCache, b: tuple[int, int]) -> tuple:
+        return stack.stack_backward(take_rows(dhs, b, 1),
+                                    tuple(take_rows(g, b, 1) for g in dstate_T), part)
+
+    parts = run(shard, list(zip(cache.parts, cache.bounds)))
+    dx = join_rows([p[0] for p in parts], axis=1)
+    dstate0 = tuple(join_rows([p[1][i] for p in parts], axis=1) for i in range(len(dstate_T)))
+    return dx, dstate0, sum_grads([p[2] for p in parts])

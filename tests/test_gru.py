@@ -247,19 +247,22 @@ def test_large_pre_activations_saturate_without_warnings(xp):
 
 def test_errors_name_expected_and_got(xp, rng):
     params, x, h0 = _random_setup(rng)
-    with pytest.raises(ValueError, match=r"gru: state 'h' has shape \(2, 4\), expected "
-                                         r"\(N, H\) = \(3, 4\)"):
+    with pytest.raises(ValueError, match=r"gru state0 'h': expected shape \(N, H\) = \(3, 4\), "
+                                         r"got \(2, 4\)"):
         gru.sequence_forward(x, (h0[:2],), params)
-    with pytest.raises(TypeError, match=r"tuple \(h\)"):
+    with pytest.raises(TypeError, match=r"gru state: expected a tuple \(h,\), got tuple of "
+                                        r"length 2"):
         gru.step_forward(x[0], (h0, h0), params)
-    with pytest.raises(TypeError, match="state 'h' has dtype float32"):
+    with pytest.raises(TypeError, match="gru state 'h': expected dtype float64.*got float32"):
         gru.step_forward(x[0], (h0.astype(np.float32),), params)
-    with pytest.raises(ValueError, match=r"x has 3 features .* W_ih expects D=5"):
+    with pytest.raises(ValueError, match=r"gru x: expected shape \(T, N, D\) = \(\*, \*, 5\), "
+                                         r"got \(4, 3, 3\)"):
         gru.sequence_forward(x[:, :, :3], None, params)
-    with pytest.raises(ValueError, match=r"W_hh must have shape \(3\*H, H\), got \(16, 4\)"):
+    with pytest.raises(ValueError, match=r"gru W_hh: expected shape \(3\*H, H\) .*got \(16, 4\)"):
         gru.sequence_forward(x, None, dict(params, W_hh=to_dev(np.zeros((16, 4)))))
-    with pytest.raises(ValueError, match=r"mask must have shape \(T, N\) = \(4, 3\)"):
+    with pytest.raises(ValueError, match=r"gru mask: expected shape \(T, N\) = \(4, 3\), "
+                                         r"got \(4, 2\)"):
         gru.sequence_forward(x, None, params, mask=to_dev(np.ones((4, 2))))
     _, _, cache = gru.sequence_forward(x, None, params)
-    with pytest.raises(TypeError, match=r"dh has dtype float32, expected float64"):
+    with pytest.raises(TypeError, match=r"gru dstate_T dh: expected dtype float64 .*got float32"):
         gru.sequence_backward(None, (to_dev(np.zeros((3, 4)), np.float32),), cache)

@@ -291,52 +291,57 @@ def test_large_pre_activations_saturate_without_warnings(xp):
 def test_state_of_wrong_shape(xp, rng):
     params, x, h0, c0 = _random_setup(rng)
     bad = to_dev(np.zeros((3, 5)))
-    with pytest.raises(ValueError, match=r"state 'c' has shape \(3, 5\), expected \(N, H\) = "
-                                         r"\(3, 4\)"):
+    with pytest.raises(ValueError, match=r"lstm state0 'c': expected shape \(N, H\) = "
+                                         r"\(3, 4\), got \(3, 5\)"):
         lstm.sequence_forward(x, (h0, bad), params)
-    with pytest.raises(ValueError, match=r"state 'h' has shape \(3, 5\)"):
+    with pytest.raises(ValueError, match=r"lstm state 'h': expected shape .*got \(3, 5\)"):
         lstm.step_forward(x[0], (bad, c0), params)
-    with pytest.raises(TypeError, match=r"tuple \(h, c\)"):
+    with pytest.raises(TypeError, match=r"lstm state0: expected a tuple \(h, c\), got tuple "
+                                        r"of length 1"):
         lstm.sequence_forward(x, (h0,), params)
 
 
 def test_wrong_dtypes(xp, rng):
     params, x, h0, c0 = _random_setup(rng)
-    with pytest.raises(TypeError, match="state 'h' has dtype float32 but the parameters are "
-                                        "float64"):
+    with pytest.raises(TypeError, match=r"lstm state0 'h': expected dtype float64 \(that of the "
+                                        r"parameters\), got float32"):
         lstm.sequence_forward(x, (h0.astype(np.float32), c0), params)
-    with pytest.raises(TypeError, match="x has dtype float32"):
+    with pytest.raises(TypeError, match="lstm x: expected dtype float64.*got float32"):
         lstm.step_forward(x[0].astype(np.float32), (h0, c0), params)
     mixed = dict(params, b_hh=params["b_hh"].astype(np.float32))
-    with pytest.raises(TypeError, match="b_hh is float32"):
+    with pytest.raises(TypeError, match="lstm params: .*one dtype, got W_ih: float64, .*"
+                                        "b_hh: float32"):
         lstm.sequence_forward(x, None, mixed)
 
 
 def test_input_and_weight_mismatch(xp, rng):
     params, x, h0, c0 = _random_setup(rng)
-    with pytest.raises(ValueError, match=r"x has 4 features \(shape \(4, 3, 4\)\) but W_ih "
-                                         r"expects D=5"):
+    with pytest.raises(ValueError, match=r"lstm x: expected shape \(T, N, D\) = \(\*, \*, 5\), "
+                                         r"got \(4, 3, 4\)"):
         lstm.sequence_forward(x[:, :, :4], None, params)
-    with pytest.raises(ValueError, match=r"x must have shape \(T, N, D\)"):
+    with pytest.raises(ValueError, match=r"lstm x \(T, N, D\): expected a 3-d array, got 2-d"):
         lstm.sequence_forward(x[0], None, params)
-    with pytest.raises(ValueError, match=r"W_hh must have shape \(4\*H, H\)"):
+    with pytest.raises(ValueError, match=r"lstm W_hh: expected shape \(4\*H, H\) .*got \(12, 4\)"):
         lstm.sequence_forward(x, None, dict(params, W_hh=params["W_hh"][:12]))
-    with pytest.raises(ValueError, match=r"b_ih must have shape \(16,\)"):
+    with pytest.raises(ValueError, match=r"lstm b_ih: expected shape \(4\*H,\) = \(16,\), "
+                                         r"got \(4,\)"):
         lstm.step_forward(x[0], None, dict(params, b_ih=params["b_ih"][:4]))
-    with pytest.raises(ValueError, match="missing W_ih"):
+    with pytest.raises(ValueError, match="lstm params: expected keys W_ih, W_hh, b_ih, b_hh, "
+                                         "missing W_ih"):
         lstm.step_forward(x[0], None, {k: v for k, v in params.items() if k != "W_ih"})
 
 
 def test_bad_masks_and_gradients(xp, rng):
     params, x, h0, c0 = _random_setup(rng)
-    with pytest.raises(ValueError, match=r"mask must have shape \(T, N\) = \(4, 3\), got \(3, 4\)"):
+    with pytest.raises(ValueError, match=r"lstm mask: expected shape \(T, N\) = \(4, 3\), "
+                                         r"got \(3, 4\)"):
         lstm.sequence_forward(x, None, params, mask=to_dev(np.ones((3, 4))))
-    with pytest.raises(ValueError, match="only 0 and 1"):
+    with pytest.raises(ValueError, match="lstm mask: expected only 0 and 1, got the value 0.5"):
         lstm.sequence_forward(x, None, params, mask=to_dev(np.full((4, 3), 0.5)))
     hs, _, cache = lstm.sequence_forward(x, None, params)
-    with pytest.raises(ValueError, match=r"dhs has shape \(4, 3, 5\), expected \(4, 3, 4\)"):
+    with pytest.raises(ValueError, match=r"lstm dhs: expected shape \(4, 3, 4\), got \(4, 3, 5\)"):
         lstm.sequence_backward(to_dev(np.zeros((4, 3, 5))), None, cache)
-    with pytest.raises(ValueError, match=r"dc has shape \(3,\), expected \(3, 4\)"):
+    with pytest.raises(ValueError, match=r"lstm dstate_T dc: expected shape \(3, 4\), got \(3,\)"):
         lstm.sequence_backward(None, (None, to_dev(np.zeros(3))), cache)
 
 
@@ -344,8 +349,8 @@ def test_host_array_on_a_device_backend_is_refused():
     with backend.use_backend("devicesim"):
         params = {k: to_dev(v) for k, v in lstm.init_params(np.random.default_rng(0), 3, 2,
                                                               np.float64).items()}
-        with pytest.raises(TypeError, match="x must be an array of the active backend "
-                                            "'devicesim'.*numpy.ndarray"):
+        with pytest.raises(TypeError, match="lstm x .*: expected an array on the active backend "
+                                            "'devicesim', got a host numpy.ndarray"):
             lstm.sequence_forward(np.zeros((2, 1, 3)), None, params)
 
 

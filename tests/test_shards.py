@@ -1,5 +1,8 @@
 """Batch shards (minis2s.shards): splitting, the thread runner, and sharded stacks.
 
+The plain stack (minis2s.cells.stack) knows nothing of shards: ``shards.stack_forward``
+wraps it.
+
 A sharded stack must compute what the unsharded one computes: the same outputs,
 final states and input gradients row for row, and weight gradients that are the
 sums of the shards'. The gradient checks of sharded stacks are in the registry
@@ -15,18 +18,11 @@ import pytest
 from conftest import host, to_dev
 
 from minis2s import backend, bench, shards
-from minis2s.cells import gru, lstm
-from minis2s.cells.stack import (
-    ShardedStackCache,
-    StackCache,
-    StackConfig,
-    get_cell,
-    init_stack,
-    stack_backward,
-    stack_forward,
-)
+from minis2s.cells import gru, lstm, stack
+from minis2s.cells.stack import StackCache, StackConfig, get_cell, init_stack
+from minis2s.shards import ShardedStackCache, stack_backward, stack_forward
 
-KINDS = ("seed", "lstm", "gru")
+KINDS = ("rnn", "lstm", "gru")
 
 
 # --- splitting ------------------------------------------------------------------------
@@ -178,9 +174,23 @@ def test_sharded_stack_refuses_bad_shards_and_bad_gradients(xp, rng):
                                          "got 0"):
         stack_forward(x, params, config, state0, shards=0)
     _, _, cache = stack_forward(x, params, config, state0, shards=2)
-    with pytest.raises(ValueError, match=r"stack_backward: expected dhs of shape \(T, N, "
+    with pytest.raises(ValueError, match=r"stack_backward dhs: expected shape \(T, N, "
                                          r"dirs\*H\) = \(5, 5, 8\), got \(5, 4, 8\)"):
         stack_backward(dhs[:, :4], dstate, cache)
+
+
+def test_one_shard_is_the_plain_stack_which_knows_nothing_of_shards(xp, rng):
+    config, params, x, state0, mask, dhs, dstate = _setup("gru", rng)
+    kw = dict(mask=mask, train=True)
+    a = stack_forward(x, params, config, state0, rng=np.random.default_rng(3), **kw)
+    b = stack.stack_forward(x, params, config, state0, rng=np.random.default_rng(3), **kw)
+    np.testing.assert_array_equal(host(a[0]), host(b[0]))
+    assert type(a[2]) is type(b[2]) is StackCache
+    da, db = stack_backward(dhs, dstate, a[2]), stack.stack_backward(dhs, dstate, b[2])
+    np.testing.assert_array_equal(host(da[0]), host(db[0]))
+    with pytest.raises(TypeError, match="shards"):
+        stack.stack_forward(x, params, config, state0, shards=2)
+    assert not hasattr(stack, "ShardedStackCache") and "shards" not in vars(stack)
 
 
 # --- zero initial states: the skipped product -----------------------------------------

@@ -22,7 +22,7 @@ from minis2s.cells.stack import (
     stack_step_forward,
 )
 
-KINDS = ("seed", "lstm", "gru")
+KINDS = ("rnn", "lstm", "gru")
 
 
 def _dev_params(params):
@@ -59,18 +59,21 @@ def _layer(params, k, d=0):
         ({"num_layers": 0}, ValueError, "num_layers.*>= 1, got 0"),
         ({"dropout": 1.0}, ValueError, r"dropout.*\[0, 1\), got 1.0"),
         ({"dropout": -0.1}, ValueError, r"dropout.*\[0, 1\), got -0.1"),
-        ({"cell": "transformer"}, ValueError, "cell.*seed, lstm, gru.*'transformer'"),
+        ({"cell": "transformer"}, ValueError,
+         r"StackConfig.cell: expected one of rnn, lstm, gru \(or the alias 'seed' for 'rnn'\), "
+         r"got 'transformer'"),
+        ({"cell": 3}, TypeError, "StackConfig.cell: expected a cell name.*got int 3"),
         ({"hidden_size": 0}, ValueError, "hidden_size.*>= 1, got 0"),
         ({"input_size": -3}, ValueError, "input_size.*>= 1, got -3"),
         ({"hidden_size": 2.5}, TypeError, "hidden_size.*integer.*2.5"),
         ({"num_layers": True}, TypeError, "num_layers.*integer.*True"),
         ({"dropout": "0.1"}, TypeError, "dropout.*number.*'0.1'"),
         ({"bidirectional": "yes"}, TypeError, "bidirectional.*True or False.*'yes'"),
-        ({"cell": "lstm", "activation": "relu"}, ValueError, "only the seed cell.*'relu'"),
+        ({"cell": "lstm", "activation": "relu"}, ValueError, "only the rnn cell.*'relu'"),
     ],
 )
 def test_config_rejects_bad_values(kwargs, error, match):
-    base = {"cell": "seed", "input_size": 3, "hidden_size": 4}
+    base = {"cell": "rnn", "input_size": 3, "hidden_size": 4}
     with pytest.raises(error, match=match):
         StackConfig(**{**base, **kwargs})
 
@@ -79,14 +82,33 @@ def test_config_derived_sizes():
     c = StackConfig("gru", 5, 4, num_layers=3, bidirectional=True)
     assert (c.directions, c.output_size) == (2, 8)
     assert [c.layer_input_size(k) for k in range(3)] == [5, 8, 8]
-    assert StackConfig("seed", 1, 1, activation="relu").cell_opts() == {"f": "relu"}
+    assert StackConfig("rnn", 1, 1, activation="relu").cell_opts() == {"f": "relu"}
     assert StackConfig("lstm", 1, 1).cell_opts() == {}
 
 
 def test_get_cell_names_the_choices():
-    with pytest.raises(ValueError, match="unknown cell 'rnn'.*seed, lstm, gru"):
-        get_cell("rnn")
+    with pytest.raises(ValueError, match=r"cell: expected one of rnn, lstm, gru .*got 'plain'"):
+        get_cell("plain")
     assert get_cell("lstm").STATE_NAMES == ("h", "c")
+
+
+def test_seed_is_an_alias_of_rnn_everywhere_a_cell_is_named():
+    """The article's plain cell was called "seed": old scripts and checkpoints still work."""
+    from minis2s.cells import CELL_ALIASES, canonical_cell, rnn
+    from minis2s.model import ModelConfig
+
+    assert stack.CELL_KINDS == ("rnn", "lstm", "gru") and CELL_ALIASES == {"seed": "rnn"}
+    assert [canonical_cell(k) for k in ("seed", "rnn", "lstm", "gru")] == [
+        "rnn", "rnn", "lstm", "gru"]
+    assert get_cell("seed") is rnn
+    assert StackConfig("seed", 2, 3).cell == "rnn"
+    assert StackConfig("seed", 2, 3) == StackConfig("rnn", 2, 3)
+    assert ModelConfig(src_vocab=5, tgt_vocab=5, cell="seed").cell == "rnn"
+    from minis2s.cells import seed  # the old module path
+
+    assert seed is rnn
+    with pytest.raises(TypeError, match=r"cell: expected a cell name.*got list \['rnn'\]"):
+        canonical_cell(["rnn"])
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -109,9 +131,9 @@ def test_init_stack_names_shapes_and_layer_input_sizes(kind):
 
 def test_init_stack_checks_its_arguments():
     with pytest.raises(TypeError, match="Generator"):
-        init_stack(0, StackConfig("seed", 2, 2))
+        init_stack(0, StackConfig("rnn", 2, 2))
     with pytest.raises(TypeError, match="StackConfig"):
-        init_stack(np.random.default_rng(0), {"cell": "seed"})
+        init_stack(np.random.default_rng(0), {"cell": "rnn"})
 
 
 # --------------------------------------------------------------------------------------
@@ -119,7 +141,7 @@ def test_init_stack_checks_its_arguments():
 # --------------------------------------------------------------------------------------
 
 
-def _naive_seed_direction(xs, W, U, b, h0, m, reverse):
+def _naive_rnn_direction(xs, W, U, b, h0, m, reverse):
     """One row, one direction, plain Python: h = tanh(W x + U h + b), held where m = 0."""
     T, H = len(xs), len(b)
     h, out = list(h0), [None] * T
@@ -137,13 +159,13 @@ def _naive_seed_direction(xs, W, U, b, h0, m, reverse):
     return out, h
 
 
-def test_golden_hand_built_bidirectional_seed_stack_with_mask_and_dropout(xp):
-    """A 2-layer bidirectional seed stack on linspace weights, against a plain-Python loop
+def test_golden_hand_built_bidirectional_rnn_stack_with_mask_and_dropout(xp):
+    """A 2-layer bidirectional rnn stack on linspace weights, against a plain-Python loop
     that spells out the stack's definition: reversed pass, [fwd ; rev] concatenation,
     inverted dropout drawn as documented, PyTorch's state rows."""
     T, N, D, H, p = 3, 2, 2, 2, 0.5
-    config = StackConfig("seed", D, H, num_layers=2, bidirectional=True, dropout=p)
-    torch_to_ours = {stem: ours for ours, stem in get_cell("seed").TORCH_NAMES.items()}
+    config = StackConfig("rnn", D, H, num_layers=2, bidirectional=True, dropout=p)
+    torch_to_ours = {stem: ours for ours, stem in get_cell("rnn").TORCH_NAMES.items()}
     host_params, W, U, b = {}, {}, {}, {}
     for i, (name, shape) in enumerate(stack.param_shapes(config).items()):
         host_params[name] = np.linspace(-0.6, 0.7, int(np.prod(shape))).reshape(shape) * (
@@ -168,7 +190,7 @@ def test_golden_hand_built_bidirectional_seed_stack_with_mask_and_dropout(xp):
         for k in range(2):
             outs = []
             for d in range(2):
-                o, hT = _naive_seed_direction(
+                o, hT = _naive_rnn_direction(
                     inp, W[k, d], U[k, d], b[k, d], h0[2 * k + d, n], mask[:, n], reverse=d == 1
                 )
                 outs.append(o)
@@ -365,13 +387,13 @@ def test_step_state_none_is_zeros_and_bidirectional_is_refused(xp, rng):
 
 def test_step_dropout_draws_documented_masks(xp, rng):
     """Layer 0's output reaches layer 1 scaled by [u >= p] / (1 - p), u = rng.random((N, H))."""
-    config, params, x, state0 = _setup("seed", rng, dropout=0.25)
+    config, params, x, state0 = _setup("rnn", rng, dropout=0.25)
     h, _, cache = stack_step_forward(x[0], state0, params, config, train=True,
                                      rng=np.random.default_rng(9))
     keep = (np.random.default_rng(9).random((3, 2)) >= 0.25) / 0.75
     np.testing.assert_array_equal(host(cache.dropout[0]), keep)
     assert cache.dropout[1] is None
-    cell = get_cell("seed")
+    cell = get_cell("rnn")
     opts = config.cell_opts()
     (h0,), _ = cell.step_forward(x[0], (state0[0][0],), _layer(params, 0), **opts)
     (h1,), _ = cell.step_forward(h0 * to_dev(keep), (state0[0][1],), _layer(params, 1), **opts)
@@ -408,44 +430,58 @@ def test_merge_and_split_bidirectional_state(xp):
 
 def test_stack_forward_names_bad_input(xp, rng):
     config, params, x, state0 = _setup("lstm", rng)
-    with pytest.raises(ValueError, match=r"x of shape \(T, N, D=3\), got \(3, 3\)"):
+    with pytest.raises(ValueError, match=r"stack_forward x \(T, N, D\): expected a 3-d array, "
+                                         r"got 2-d with shape \(3, 3\)"):
         stack_forward(x[0], params, config)
-    with pytest.raises(ValueError, match=r"x of shape \(T, N, D=3\), got \(4, 3, 2\)"):
+    with pytest.raises(ValueError, match=r"stack_forward x: expected shape \(T, N, D\) = "
+                                         r"\(\*, \*, 3\), got \(4, 3, 2\)"):
         stack_forward(x[:, :, :2], params, config)
     w_hh, w_ih = "l1." + _ours("lstm", "weight_hh"), "l0." + _ours("lstm", "weight_ih")
     missing = {k: v for k, v in params.items() if k != w_hh}
-    with pytest.raises(ValueError, match=rf"'{w_hh}' missing \(expected shape \(8, 2\)\)"):
+    with pytest.raises(ValueError, match=rf"stack_forward params: missing parameter '{w_hh}' "
+                                         rf"\(expected shape \(8, 2\)\)"):
         stack_forward(x, missing, config)
     wrong = dict(params, **{w_ih: xp.zeros((8, 4))})
-    with pytest.raises(ValueError, match=rf"'{w_ih}' has shape \(8, 4\), expected \(8, 3\)"):
+    with pytest.raises(ValueError, match=rf"stack_forward params: parameter '{w_ih}': expected "
+                                         rf"shape \(8, 3\), got \(8, 4\)"):
         stack_forward(x, wrong, config)
-    with pytest.raises(ValueError, match=r"state0 entry 'c' has shape \(1, 3, 2\).*\(2, 3, 2\)"):
+    with pytest.raises(ValueError, match=r"stack_forward state0 'c': expected shape \(num_layers, "
+                                         r"N, H\) = \(2, 3, 2\), got \(1, 3, 2\)"):
         stack_forward(x, params, config, (state0[0], state0[1][:1]))
-    with pytest.raises(TypeError, match="state0 must be a tuple of 2 arrays.*length 1"):
+    with pytest.raises(TypeError, match=r"stack_forward state0: expected a tuple \(h, c\), got "
+                                        r"tuple of length 1"):
         stack_forward(x, params, config, (state0[0],))
-    with pytest.raises(TypeError, match="state0 must be a tuple"):
+    with pytest.raises(TypeError, match=r"stack_forward state0: expected a tuple \(h, c\), got "
+                                        r"[\w.]*(ndarray|DeviceArray)$"):
         stack_forward(x, params, config, state0[0])
-    with pytest.raises(ValueError, match=r"mask of shape \(T, N\) = \(4, 3\), got \(3, 4\)"):
+    with pytest.raises(ValueError, match=r"stack_forward mask: expected shape \(T, N\) = "
+                                         r"\(4, 3\), got \(3, 4\)"):
         stack_forward(x, params, config, mask=xp.ones((3, 4)))
-    with pytest.raises(TypeError, match="StackConfig"):
+    with pytest.raises(TypeError, match="stack_forward config: expected a StackConfig.*got dict"):
         stack_forward(x, params, {"cell": "lstm"})
-    with pytest.raises(TypeError, match="dict of arrays"):
+    with pytest.raises(TypeError, match="stack_forward params: expected a dict of arrays, "
+                                        "got list"):
         stack_forward(x, [1, 2], config)
     _, _, cache = stack_forward(x, params, config, state0)
-    with pytest.raises(ValueError, match=r"dhs of shape .* = \(4, 3, 2\), got \(4, 3, 4\)"):
+    with pytest.raises(ValueError, match=r"stack_backward dhs: expected shape \(T, N, dirs\*H\) "
+                                         r"= \(4, 3, 2\), got \(4, 3, 4\)"):
         stack_backward(xp.zeros((4, 3, 4)), None, cache)
-    with pytest.raises(ValueError, match="dstate_T entry 'h' has shape"):
+    with pytest.raises(ValueError, match=r"stack_backward dstate_T 'h': expected shape .* = "
+                                         r"\(2, 3, 2\), got \(1, 3, 2\)"):
         stack_backward(None, (xp.zeros((1, 3, 2)), None), cache)
 
 
 def test_stack_step_names_bad_input(xp, rng):
     config, params, x, state0 = _setup("gru", rng)
-    with pytest.raises(ValueError, match=r"x of shape \(N, D=3\), got \(4, 3, 3\)"):
+    with pytest.raises(ValueError, match=r"stack_step_forward x \(N, D\): expected a 2-d array, "
+                                         r"got 3-d with shape \(4, 3, 3\)"):
         stack_step_forward(x, state0, params, config)
-    with pytest.raises(ValueError, match=r"state entry 'h' has shape \(2, 2, 2\).*\(2, 3, 2\)"):
+    with pytest.raises(ValueError, match=r"stack_step_forward state 'h': expected shape "
+                                         r"\(num_layers, N, H\) = \(2, 3, 2\), got \(2, 2, 2\)"):
         stack_step_forward(x[0], (state0[0][:, :2],) + state0[1:], params, config)
     _, _, cache = stack_step_forward(x[0], state0, params, config)
-    with pytest.raises(ValueError, match=r"dh_top of shape \(N, H\) = \(3, 2\), got \(3, 3\)"):
+    with pytest.raises(ValueError, match=r"stack_step_backward dh_top: expected shape \(N, H\) = "
+                                         r"\(3, 2\), got \(3, 3\)"):
         stack_step_backward(xp.zeros((3, 3)), None, cache)
 
 
@@ -457,6 +493,6 @@ def test_prefix_names_parameters_and_gradients(xp, rng):
     _, _, grads = stack_backward(hs, None, cache)
     assert set(grads) == set(params)
     assert all(k.startswith("enc.l") for k in grads)
-    with pytest.raises(ValueError, match=f"'l0.{_ours('gru', 'weight_ih')}' missing"):
+    with pytest.raises(ValueError, match=f"missing parameter 'l0.{_ours('gru', 'weight_ih')}'"):
         stack_forward(x, params, config)
     assert backend.to_host(hs).shape == (3, 2, 2)

@@ -1,4 +1,4 @@
-"""PyTorch state_dict export/import: names, shapes, round trips, the seed cell's two biases,
+"""PyTorch state_dict export/import: names, shapes, round trips, the rnn cell's two biases,
 errors -- none of it needs PyTorch (one test compares with PyTorch's own names where installed)."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from conftest import host, to_dev
 from minis2s.cells.stack import StackConfig, get_cell, init_stack
 from minis2s.cells.torch_io import from_torch_state_dict, to_torch_state_dict, torch_shapes
 
-KINDS = ("seed", "lstm", "gru")
-GATES = {"seed": 1, "lstm": 4, "gru": 3}
+KINDS = ("rnn", "lstm", "gru")
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
 def _ours(kind, stem):
@@ -45,7 +45,7 @@ def test_names_and_shapes_are_pytorchs(kind):
 @pytest.mark.parametrize("layers, bidirectional", [(1, False), (2, True), (3, False)])
 def test_names_and_shapes_match_a_real_torch_module(kind, layers, bidirectional):
     torch = pytest.importorskip("torch")
-    module = {"seed": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](
+    module = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](
         3, 5, num_layers=layers, bidirectional=bidirectional
     )
     config = StackConfig(kind, 3, 5, num_layers=layers, bidirectional=bidirectional)
@@ -71,10 +71,10 @@ def test_round_trip_from_the_device_and_back(kind, bidirectional, xp):
     assert all(np.array_equal(sd[k], sd2[k]) for k in sd)
 
 
-def test_seed_bias_exports_as_bias_ih_and_imports_as_the_sum():
-    config = StackConfig("seed", 2, 3)
+def test_rnn_bias_exports_as_bias_ih_and_imports_as_the_sum():
+    config = StackConfig("rnn", 2, 3)
     params = init_stack(np.random.default_rng(2), config, np.float64)
-    b = "l0." + _ours("seed", "bias_ih")
+    b = "l0." + _ours("rnn", "bias_ih")
     sd = to_torch_state_dict(params, config)
     np.testing.assert_array_equal(sd["bias_ih_l0"], params[b])
     np.testing.assert_array_equal(sd["bias_hh_l0"], np.zeros(3))
@@ -144,10 +144,11 @@ def test_import_errors_name_the_tensor():
     config = StackConfig("lstm", 3, 2, num_layers=2)
     sd = to_torch_state_dict(init_stack(np.random.default_rng(4), config), config)
     missing = {k: v for k, v in sd.items() if k != "bias_hh_l1"}
-    with pytest.raises(ValueError, match=r"'bias_hh_l1' missing \(expected shape \(8,\)\)"):
+    with pytest.raises(ValueError, match=r"missing tensor 'bias_hh_l1' \(expected shape \(8,\)\)"):
         from_torch_state_dict(missing, config)
     wrong = dict(sd, weight_ih_l1=np.zeros((8, 3)))
-    with pytest.raises(ValueError, match=r"'weight_ih_l1' has shape \(8, 3\), expected \(8, 2\)"):
+    with pytest.raises(ValueError, match=r"tensor 'weight_ih_l1': expected shape \(8, 2\), "
+                                         r"got \(8, 3\)"):
         from_torch_state_dict(wrong, config)
     extra = dict(sd, weight_ih_l0_reverse=np.zeros((8, 3)))
     with pytest.raises(ValueError, match="unexpected tensor.*'weight_ih_l0_reverse'"):
@@ -164,10 +165,11 @@ def test_export_errors_name_the_parameter(xp):
     config = StackConfig("gru", 3, 2)
     params = {k: to_dev(v) for k, v in init_stack(np.random.default_rng(5), config).items()}
     w = "l0." + _ours("gru", "weight_ih")
-    with pytest.raises(ValueError, match=f"'{w}' missing"):
+    with pytest.raises(ValueError, match=rf"missing parameter '{w}' \(expected shape \(6, 3\)\)"):
         to_torch_state_dict({k: v for k, v in params.items() if k != w}, config)
-    with pytest.raises(ValueError, match=rf"'{w}' has shape \(6, 2\), expected \(6, 3\)"):
+    with pytest.raises(ValueError, match=rf"parameter '{w}': expected shape \(6, 3\), "
+                                         rf"got \(6, 2\)"):
         to_torch_state_dict(dict(params, **{w: xp.zeros((6, 2))}), config)
-    with pytest.raises(ValueError, match="'dec.l0."):
+    with pytest.raises(ValueError, match="missing parameter 'dec.l0."):
         to_torch_state_dict(params, config, prefix="dec.")
     assert host(params[w]).shape == (6, 3)

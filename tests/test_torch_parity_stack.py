@@ -1,4 +1,4 @@
-"""Stacks against PyTorch in float64: the same weights in ``nn.RNN`` (seed, tanh), ``nn.LSTM``
+"""Stacks against PyTorch in float64: the same weights in ``nn.RNN`` (rnn, tanh), ``nn.LSTM``
 and ``nn.GRU``; outputs, final states and every gradient (inputs, initial states, each weight)
 agree to 1e-10 relative error. Skipped where PyTorch is not installed."""
 
@@ -20,7 +20,7 @@ T, N, D, H = 5, 3, 4, 3
 
 
 def _module(kind, config):
-    cls = {"seed": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
+    cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
     m = cls(D, H, num_layers=config.num_layers, bidirectional=config.bidirectional).double()
     return m
 
@@ -85,7 +85,7 @@ def _run_both(kind, layers, bidirectional, lengths=None, seed=0):
     }
     ours_g = to_torch_state_dict(grads, config)
     for name, p in module.named_parameters():
-        if kind == "seed" and name.startswith("bias_hh"):
+        if kind == "rnn" and name.startswith("bias_hh"):
             # b = b_ih + b_hh: both of PyTorch's biases get the gradient of our one b
             ours[f"d{name}"] = ours_g[name.replace("bias_hh", "bias_ih")]
         else:
@@ -101,14 +101,14 @@ def _assert_agree(ours, theirs):
     assert not bad, bad
 
 
-@pytest.mark.parametrize("kind", ["seed", "lstm", "gru"])
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 def test_stack_matches_torch(kind, layers, bidirectional, xp):
     _assert_agree(*_run_both(kind, layers, bidirectional))
 
 
-@pytest.mark.parametrize("kind", ["seed", "lstm", "gru"])
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
 def test_masked_bidirectional_stack_matches_packed_sequences(kind, xp):
     """Our mask (carry the state at padding) equals PyTorch's pack_padded_sequence."""
     _assert_agree(*_run_both(kind, 2, True, lengths=[5, 2, 4], seed=1))

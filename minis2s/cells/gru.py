@@ -28,13 +28,17 @@ import numpy as np
 
 from minis2s import backend
 from minis2s.cells import _gated
-from minis2s.cells._gated import quiet_overflow, sigmoid, sigmoid_, workspace
+from minis2s.cells._gated import mask_factors, workspace, zeros_if_none
+from minis2s.cells.validate import check_cell_grad, check_sequence, check_state_grads, check_step
+from minis2s.ops.activations import sigmoid
+from minis2s.ops.validate import check_instance
 
 CELL = "gru"
 STATE_NAMES = ("h",)
 GATES = 3
 TORCH_NAMES = dict(_gated.TORCH_NAMES)
 PARAM_NAMES = _gated.PARAM_NAMES
+LAYOUT = _gated.layout(CELL, GATES, STATE_NAMES)
 
 
 def param_shapes(D: int, H: int) -> dict[str, tuple[int, ...]]:
@@ -56,7 +60,7 @@ def init_params(rng: np.random.Generator, D: int, H: int, dtype: Any = np.float3
 # ----------------------------------------------------------------------------------------
 
 
-class StepCache(NamedTuple):
+class GRUStepCache(NamedTuple):
     """What :func:`step_backward` needs from :func:`step_forward`."""
 
     x: Any  # (N, D) input
@@ -69,7 +73,7 @@ class StepCache(NamedTuple):
     W_hh: Any  # (3H, H)
 
 
-def step_forward(x: Any, state: Any, params: dict) -> tuple[tuple[Any], StepCache]:
+def step_forward(x: Any, state: Any, params: dict) -> tuple[tuple[Any], GRUStepCache]:
     """One GRU step.
 
     Parameters
@@ -87,12 +91,9 @@ def step_forward(x: Any, state: Any, params: dict) -> tuple[tuple[Any], StepCach
         n  = tanh(gi_n + r * gh_n)
         h  = (1 - z) * n + z * h_prev
     """
+    (h_prev,), H, dtype = check_step(LAYOUT, x, state, params)
     xp = backend.get_xp()
-    D, H, dtype = _gated.check_params(CELL, GATES, params)
-    _gated.check_input(CELL, x, 2, D, dtype)
-    N = x.shape[0]
-    (h_prev,) = _gated.check_state(CELL, state, STATE_NAMES, N, H, dtype, allow_none=True)
-    h_prev = _gated.zeros_if_none(h_prev, (N, H), dtype)
+    h_prev = zeros_if_none(h_prev, (x.shape[0], H), dtype)
     W_ih, W_hh, b_ih, b_hh = (params[name] for name in PARAM_NAMES)
 
     gi = x @ W_ih.T + b_ih  # (N, 3H) input part of the three pre-activations
@@ -102,10 +103,10 @@ def step_forward(x: Any, state: Any, params: dict) -> tuple[tuple[Any], StepCach
     gh_n = gh[:, 2 * H:3 * H]
     n = xp.tanh(gi[:, 2 * H:3 * H] + r * gh_n)  # candidate state
     h = (1 - z) * n + z * h_prev  # new hidden state
-    return (h,), StepCache(x, h_prev, r, z, n, gh_n, W_ih, W_hh)
+    return (h,), GRUStepCache(x, h_prev, r, z, n, gh_n, W_ih, W_hh)
 
 
-def step_backward(dnew_state: Any, cache: StepCache) -> tuple[Any, tuple[Any], dict]:
+def step_backward(dnew_state: Any, cache: GRUStepCache) -> tuple[Any, tuple[Any], dict]:
     """Backward pass of :func:`step_forward`.
 
     Parameters
@@ -133,9 +134,12 @@ def step_backward(dnew_state: Any, cache: StepCache) -> tuple[Any, tuple[Any], d
         dW_ih   = dgi^T x,    db_ih = sum_n dgi
         dW_hh   = dgh^T h_prev,   db_hh = sum_n dgh
     """
+    check_instance(cache, GRUStepCache, "gru step_backward cache", "gru step_forward")
+    (N, H), dtype = cache.h_prev.shape, cache.h_prev.dtype
+    (dh,) = check_state_grads(LAYOUT, dnew_state, N, H, dtype, "dnew_state")
+    dh = zeros_if_none(dh, (N, H), dtype)
     xp = backend.get_xp()
-    x, h_prev, r, z, n, gh_n, W_ih, W_hh = cache
-    dh = _unpack_dstate(dnew_state, h_prev.shape, h_prev.dtype)
+    h_prev, r, z, n, gh_n = cache.h_prev, cache.r, cache.z, cache.n, cache.gh_n
 
     dn = dh * (1 - z)  # h = (1 - z) * n + z * h_prev
     dz = dh * (h_prev - n)
@@ -147,23 +151,11 @@ def step_backward(dnew_state: Any, cache: StepCache) -> tuple[Any, tuple[Any], d
     da_z = dz * z * (1 - z)  # z = sigma(gi_z + gh_z)
     dgi = xp.concatenate([da_r, da_z, da_n], axis=1)  # (N, 3H)
     dgh = xp.concatenate([da_r, da_z, dgh_n], axis=1)  # (N, 3H)
-    dx = dgi @ W_ih  # gi = x W_ih^T + b_ih
-    dh_prev = dh_prev + dgh @ W_hh  # gh = h_prev W_hh^T + b_hh
-    grads = {"W_ih": dgi.T @ x, "W_hh": dgh.T @ h_prev,
+    dx = dgi @ cache.W_ih  # gi = x W_ih^T + b_ih
+    dh_prev = dh_prev + dgh @ cache.W_hh  # gh = h_prev W_hh^T + b_hh
+    grads = {"W_ih": dgi.T @ cache.x, "W_hh": dgh.T @ h_prev,
              "b_ih": dgi.sum(axis=0), "b_hh": dgh.sum(axis=0)}
     return dx, (dh_prev,), grads
-
-
-def _unpack_dstate(dstate: Any, shape: tuple[int, ...], dtype: Any) -> Any:
-    """``dh`` from ``(dh,)``, with ``None`` (or a ``None`` tuple) turned into zeros."""
-    if dstate is None:
-        dstate = (None,)
-    if not isinstance(dstate, (tuple, list)) or len(dstate) != 1:
-        raise TypeError(f"{CELL}: the state gradient must be a tuple (dh,), got {dstate!r:.80}")
-    (dh,) = dstate
-    if dh is not None:
-        _gated.check_grad(CELL, "dh", dh, shape, dtype)
-    return _gated.zeros_if_none(dh, tuple(shape), dtype)
 
 
 # ----------------------------------------------------------------------------------------
@@ -171,7 +163,7 @@ def _unpack_dstate(dstate: Any, shape: tuple[int, ...], dtype: Any) -> Any:
 # ----------------------------------------------------------------------------------------
 
 
-class SequenceCache(NamedTuple):
+class GRUSequenceCache(NamedTuple):
     """What :func:`sequence_backward` needs. ``gates[k, t]`` is gate ``k`` (r, z, n)
     at step ``t``; ``hs[t + 1]`` is the state after step ``t``."""
 
@@ -188,7 +180,7 @@ class SequenceCache(NamedTuple):
 
 def sequence_forward(
     x: Any, state0: Any, params: dict, mask: Any = None
-) -> tuple[Any, tuple[Any], SequenceCache]:
+) -> tuple[Any, tuple[Any], GRUSequenceCache]:
     """Run the GRU over ``T`` steps.
 
     Parameters
@@ -213,12 +205,10 @@ def sequence_forward(
     step, one workspace per call. The last line is computed as
     ``h_t = n + z * (h_{t-1} - n)``, the same value in one pass fewer.
     """
+    (h0,), mask, H, dtype = check_sequence(LAYOUT, x, state0, params, mask)
     xp = backend.get_xp()
-    D, H, dtype = _gated.check_params(CELL, GATES, params)
-    _gated.check_input(CELL, x, 3, D, dtype)
-    T, N, _ = x.shape
-    (h0,) = _gated.check_state(CELL, state0, STATE_NAMES, N, H, dtype, allow_none=True)
-    m, keep = (None, None) if mask is None else _gated.check_mask(CELL, mask, T, N, dtype)
+    T, N, D = x.shape
+    m, keep = mask_factors(mask, dtype)
     W_ih, W_hh, b_ih, b_hh = (params[name] for name in PARAM_NAMES)
 
     U_ih = W_ih.reshape(GATES, H, D).transpose(0, 2, 1)  # U_ih[k] = W_k_ih^T (D, H)
@@ -232,31 +222,30 @@ def sequence_forward(
     gates += b_ih.reshape(GATES, 1, 1, H)
     gates[0:2] += b_hh[0:2 * H].reshape(2, 1, 1, H)
     hs[0] = 0 if h0 is None else h0
-    with quiet_overflow():
-        for t in range(T):
-            a = gates[:, t]  # (3, N, H): gi (+ b_hr, b_hz), turned into r, z, n in place
-            if t == 0 and h0 is None:
-                rec[...] = 0  # h_0 = 0: no product needed
-            else:
-                xp.matmul(hs[t], U_hh, out=rec)  # h_{t-1} W_hh^T, gate by gate
-            a[0:2] += rec[0:2]
-            sigmoid_(a[0:2])  # r, z = sigma(gi_r + gh_r), sigma(gi_z + gh_z)
-            r, z, n = a
-            xp.add(rec[2], b_hn, out=gh_n[t])  # gh_n = h_{t-1} W_hn^T + b_hn
-            xp.multiply(r, gh_n[t], out=tmp)
-            n += tmp
-            xp.tanh(n, out=n)  # n = tanh(gi_n + r * gh_n)
-            xp.subtract(hs[t], n, out=tmp)  # h_t = (1 - z) n + z h_{t-1} = n + z (h_{t-1} - n)
-            tmp *= z
-            xp.add(n, tmp, out=hs[t + 1])
-            if keep is not None:  # mask 0: carry the previous state unchanged
-                xp.copyto(hs[t + 1], hs[t], where=keep[t])
-    cache = SequenceCache(x, gates, gh_n, hs, m, keep, W_ih, W_hh, h0 is None)
+    for t in range(T):
+        a = gates[:, t]  # (3, N, H): gi (+ b_hr, b_hz), turned into r, z, n in place
+        if t == 0 and h0 is None:
+            rec[...] = 0  # h_0 = 0: no product needed
+        else:
+            xp.matmul(hs[t], U_hh, out=rec)  # h_{t-1} W_hh^T, gate by gate
+        a[0:2] += rec[0:2]
+        sigmoid(a[0:2], out=a[0:2])  # r, z = sigma(gi_r + gh_r), sigma(gi_z + gh_z)
+        r, z, n = a
+        xp.add(rec[2], b_hn, out=gh_n[t])  # gh_n = h_{t-1} W_hn^T + b_hn
+        xp.multiply(r, gh_n[t], out=tmp)
+        n += tmp
+        xp.tanh(n, out=n)  # n = tanh(gi_n + r * gh_n)
+        xp.subtract(hs[t], n, out=tmp)  # h_t = (1 - z) n + z h_{t-1} = n + z (h_{t-1} - n)
+        tmp *= z
+        xp.add(n, tmp, out=hs[t + 1])
+        if keep is not None:  # mask 0: carry the previous state unchanged
+            xp.copyto(hs[t + 1], hs[t], where=keep[t])
+    cache = GRUSequenceCache(x, gates, gh_n, hs, m, keep, W_ih, W_hh, h0 is None)
     return hs[1:], (hs[T],), cache
 
 
 def sequence_backward(
-    dhs: Any, dstate_T: Any, cache: SequenceCache
+    dhs: Any, dstate_T: Any, cache: GRUSequenceCache
 ) -> tuple[Any, tuple[Any], dict]:
     """Backward pass of :func:`sequence_forward`.
 
@@ -281,17 +270,17 @@ def sequence_backward(
         dW_hh = dGH^T H_prev,   db_hh = sum of the rows of dGH
         dW_ih = [dGH_rz | dA_n]^T X,   dx = dGH_rz W_ih_rz + dA_n W_in
     """
-    xp = backend.get_xp()
-    x, gates, gh_n, hs, m, keep, W_ih, W_hh, zero_h0 = cache
+    check_instance(cache, GRUSequenceCache, "gru sequence_backward cache",
+                   "gru sequence_forward")
+    x, gates, gh_n, hs, m, W_ih = cache.x, cache.gates, cache.gh_n, cache.hs, cache.m, cache.W_ih
     T, N, D = x.shape
-    H = hs.shape[2]
-    dtype = hs.dtype
-    if dhs is not None:
-        _gated.check_grad(CELL, "dhs", dhs, (T, N, H), dtype)
-    dh_T = _unpack_dstate(dstate_T, (N, H), dtype)
+    H, dtype = hs.shape[2], hs.dtype
+    check_cell_grad(LAYOUT, dhs, (T, N, H), dtype, "dhs")
+    (dh_T,) = check_state_grads(LAYOUT, dstate_T, N, H, dtype, "dstate_T")
+    xp = backend.get_xp()
     dGH, dA_n, dh, rec, tmp, tmp2 = workspace(
         dtype, (T, N, GATES * H), (T, N, H), (N, H), (N, H), (N, H), (N, H))
-    dh[...] = dh_T  # running dL/dh_t (a copy: the caller's array stays as it is)
+    dh[...] = 0 if dh_T is None else dh_T  # running dL/dh_t (a copy: the caller's stays)
     if m is not None:
         skip = 1 - m  # (T, N, 1): 1 where the state was carried
         (dh_skip,) = workspace(dtype, (N, H))
@@ -301,28 +290,9 @@ def sequence_backward(
         if m is not None:  # h_t = m h~_t + (1 - m) h_{t-1}
             xp.multiply(dh, skip[t], out=dh_skip)
             dh *= m[t]
-        r, z, n = gates[:, t]
-        dgh = dGH[t]  # (N, 3H) = [da_r | da_z | dgh_n]
-        da_r, da_z, dgh_n = (dgh[:, k * H:(k + 1) * H] for k in range(GATES))
-        da_n = dA_n[t]
-
-        xp.subtract(1, z, out=tmp)  # dn = dh * (1 - z)
-        xp.multiply(dh, tmp, out=da_n)
-        xp.multiply(n, n, out=tmp)  # da_n = dn * (1 - n^2)
-        xp.subtract(1, tmp, out=tmp)
-        da_n *= tmp
-        xp.multiply(da_n, r, out=dgh_n)  # dgh_n = da_n * r
-        xp.subtract(1, r, out=tmp)  # da_r = (da_n * gh_n) * r (1 - r)
-        tmp *= r
-        tmp *= gh_n[t]
-        xp.multiply(da_n, tmp, out=da_r)
-        xp.subtract(hs[t], n, out=tmp)  # da_z = (dh * (h_prev - n)) * z (1 - z)
-        tmp *= dh
-        xp.subtract(1, z, out=tmp2)
-        tmp2 *= z
-        xp.multiply(tmp, tmp2, out=da_z)
-        dh *= z  # dh_prev = dh * z  ...
-        xp.matmul(dgh, W_hh, out=rec)  # ... + dgh W_hh
+        _gates_backward_into(dGH[t], dA_n[t], dh, gates[:, t], gh_n[t], hs[t], tmp, tmp2)
+        dh *= gates[1, t]  # dh_prev = dh * z  ...
+        xp.matmul(dGH[t], cache.W_hh, out=rec)  # ... + dgh W_hh
         dh += rec
         if m is not None:
             dh += dh_skip
@@ -337,10 +307,39 @@ def sequence_backward(
     xp.matmul(dGH_rz.T, X, out=dW_ih[:2 * H])
     xp.matmul(dA_n.T, X, out=dW_ih[2 * H:])
     # dW_hh = dGH^T H_prev; with h_0 = 0 the rows of step 0 add nothing, so skip them
-    first = N if zero_h0 else 0
+    first = N if cache.zero_h0 else 0
     dW_hh = dGH[first:].T @ hs[:T].reshape(T * N, H)[first:]  # hs[:T] = h_0 .. h_{T-1}
     db_hh = dGH.sum(axis=0)
     db_ih = db_hh.copy()
     db_ih[2 * H:] = dA_n.sum(axis=0)
     grads = {"W_ih": dW_ih, "W_hh": dW_hh, "b_ih": db_ih, "b_hh": db_hh}
     return dx.reshape(T, N, D), (dh.copy(),), grads
+
+
+def _gates_backward_into(dgh: Any, da_n: Any, dh: Any, gates: Any, gh_n: Any, h_prev: Any,
+                         tmp: Any, tmp2: Any) -> None:
+    """One step of :func:`sequence_backward`: the lines of :func:`step_backward`, in place.
+
+    Writes ``dgh`` ``(N, 3H) = [da_r | da_z | dgh_n]`` and ``da_n`` ``(N, H)``;
+    ``gates`` ``(3, N, H)`` are ``r, z, n`` of the step, ``gh_n = W_hn h_{t-1} + b_hn``,
+    ``tmp`` and ``tmp2`` ``(N, H)`` scratch buffers; ``dh`` is read only.
+    """
+    xp = backend.get_xp()
+    r, z, n = gates
+    H = r.shape[1]
+    da_r, da_z, dgh_n = (dgh[:, k * H:(k + 1) * H] for k in range(GATES))
+    xp.subtract(1, z, out=tmp)  # dn = dh * (1 - z)
+    xp.multiply(dh, tmp, out=da_n)
+    xp.multiply(n, n, out=tmp)  # da_n = dn * (1 - n^2)
+    xp.subtract(1, tmp, out=tmp)
+    da_n *= tmp
+    xp.multiply(da_n, r, out=dgh_n)  # dgh_n = da_n * r
+    xp.subtract(1, r, out=tmp)  # da_r = (da_n * gh_n) * r (1 - r)
+    tmp *= r
+    tmp *= gh_n
+    xp.multiply(da_n, tmp, out=da_r)
+    xp.subtract(h_prev, n, out=tmp)  # da_z = (dh * (h_prev - n)) * z (1 - z)
+    tmp *= dh
+    xp.subtract(1, z, out=tmp2)
+    tmp2 *= z
+    xp.multiply(tmp, tmp2, out=da_z)

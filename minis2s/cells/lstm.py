@@ -35,13 +35,17 @@ import numpy as np
 
 from minis2s import backend
 from minis2s.cells import _gated
-from minis2s.cells._gated import quiet_overflow, sigmoid, sigmoid_, workspace
+from minis2s.cells._gated import mask_factors, workspace, zeros_if_none
+from minis2s.cells.validate import check_cell_grad, check_sequence, check_state_grads, check_step
+from minis2s.ops.activations import sigmoid
+from minis2s.ops.validate import check_instance
 
 CELL = "lstm"
 STATE_NAMES = ("h", "c")
 GATES = 4
 TORCH_NAMES = dict(_gated.TORCH_NAMES)
 PARAM_NAMES = _gated.PARAM_NAMES
+LAYOUT = _gated.layout(CELL, GATES, STATE_NAMES)
 
 
 def param_shapes(D: int, H: int) -> dict[str, tuple[int, ...]]:
@@ -63,7 +67,7 @@ def init_params(rng: np.random.Generator, D: int, H: int, dtype: Any = np.float3
 # ----------------------------------------------------------------------------------------
 
 
-class StepCache(NamedTuple):
+class LSTMStepCache(NamedTuple):
     """What :func:`step_backward` needs from :func:`step_forward` (all ``(N, .)`` arrays)."""
 
     x: Any  # (N, D) input
@@ -78,7 +82,7 @@ class StepCache(NamedTuple):
     W_hh: Any  # (4H, H)
 
 
-def step_forward(x: Any, state: Any, params: dict) -> tuple[tuple[Any, Any], StepCache]:
+def step_forward(x: Any, state: Any, params: dict) -> tuple[tuple[Any, Any], LSTMStepCache]:
     """One LSTM step.
 
     Parameters
@@ -96,13 +100,10 @@ def step_forward(x: Any, state: Any, params: dict) -> tuple[tuple[Any, Any], Ste
         c = f * c_prev + i * g
         h = o * tanh(c)
     """
+    (h_prev, c_prev), H, dtype = check_step(LAYOUT, x, state, params)
     xp = backend.get_xp()
-    D, H, dtype = _gated.check_params(CELL, GATES, params)
-    _gated.check_input(CELL, x, 2, D, dtype)
-    N = x.shape[0]
-    h_prev, c_prev = _gated.check_state(CELL, state, STATE_NAMES, N, H, dtype, allow_none=True)
-    h_prev = _gated.zeros_if_none(h_prev, (N, H), dtype)
-    c_prev = _gated.zeros_if_none(c_prev, (N, H), dtype)
+    h_prev = zeros_if_none(h_prev, (x.shape[0], H), dtype)
+    c_prev = zeros_if_none(c_prev, (x.shape[0], H), dtype)
     W_ih, W_hh, b_ih, b_hh = (params[name] for name in PARAM_NAMES)
 
     a = x @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh  # (N, 4H) all four pre-activations
@@ -113,10 +114,10 @@ def step_forward(x: Any, state: Any, params: dict) -> tuple[tuple[Any, Any], Ste
     c = f * c_prev + i * g  # new cell state
     tanh_c = xp.tanh(c)
     h = o * tanh_c  # new hidden state
-    return (h, c), StepCache(x, h_prev, c_prev, i, f, g, o, tanh_c, W_ih, W_hh)
+    return (h, c), LSTMStepCache(x, h_prev, c_prev, i, f, g, o, tanh_c, W_ih, W_hh)
 
 
-def step_backward(dnew_state: Any, cache: StepCache) -> tuple[Any, tuple[Any, Any], dict]:
+def step_backward(dnew_state: Any, cache: LSTMStepCache) -> tuple[Any, tuple[Any, Any], dict]:
     """Backward pass of :func:`step_forward`.
 
     Parameters
@@ -145,9 +146,12 @@ def step_backward(dnew_state: Any, cache: StepCache) -> tuple[Any, tuple[Any, An
         dx      = da W_ih,   dh_prev = da W_hh   from a = x W_ih^T + h_prev W_hh^T + b
         dW_ih   = da^T x,    dW_hh   = da^T h_prev,    db_ih = db_hh = sum_n da
     """
+    check_instance(cache, LSTMStepCache, "lstm step_backward cache", "lstm step_forward")
+    (N, H), dtype = cache.h_prev.shape, cache.h_prev.dtype
+    dh, dc = check_state_grads(LAYOUT, dnew_state, N, H, dtype, "dnew_state")
+    dh, dc = zeros_if_none(dh, (N, H), dtype), zeros_if_none(dc, (N, H), dtype)
     xp = backend.get_xp()
-    x, h_prev, c_prev, i, f, g, o, tanh_c, W_ih, W_hh = cache
-    dh, dc = _unpack_dstate(dnew_state, h_prev.shape, h_prev.dtype)
+    i, f, g, o, tanh_c, c_prev = cache.i, cache.f, cache.g, cache.o, cache.tanh_c, cache.c_prev
 
     do = dh * tanh_c  # h = o * tanh(c)
     dc = dc + dh * o * (1 - tanh_c**2)  # ... and through tanh(c); a new array, dc is not mutated
@@ -160,25 +164,11 @@ def step_backward(dnew_state: Any, cache: StepCache) -> tuple[Any, tuple[Any, An
     da_g = dg * (1 - g**2)  # g = tanh(a_g)
     da_o = do * o * (1 - o)  # o = sigma(a_o)
     da = xp.concatenate([da_i, da_f, da_g, da_o], axis=1)  # (N, 4H)
-    dx = da @ W_ih  # a = x W_ih^T + h_prev W_hh^T + b
-    dh_prev = da @ W_hh
+    dx = da @ cache.W_ih  # a = x W_ih^T + h_prev W_hh^T + b
+    dh_prev = da @ cache.W_hh
     db = da.sum(axis=0)
-    grads = {"W_ih": da.T @ x, "W_hh": da.T @ h_prev, "b_ih": db, "b_hh": db.copy()}
+    grads = {"W_ih": da.T @ cache.x, "W_hh": da.T @ cache.h_prev, "b_ih": db, "b_hh": db.copy()}
     return dx, (dh_prev, dc_prev), grads
-
-
-def _unpack_dstate(dstate: Any, shape: tuple[int, ...], dtype: Any) -> tuple[Any, Any]:
-    """``(dh, dc)`` with ``None`` (or a ``None`` tuple) turned into zeros; shapes checked."""
-    if dstate is None:
-        dstate = (None, None)
-    if not isinstance(dstate, (tuple, list)) or len(dstate) != 2:
-        raise TypeError(f"{CELL}: the state gradient must be a tuple (dh, dc), got {dstate!r:.80}")
-    out = []
-    for name, d in zip(("dh", "dc"), dstate):
-        if d is not None:
-            _gated.check_grad(CELL, name, d, shape, dtype)
-        out.append(_gated.zeros_if_none(d, tuple(shape), dtype))
-    return out[0], out[1]
 
 
 # ----------------------------------------------------------------------------------------
@@ -186,7 +176,7 @@ def _unpack_dstate(dstate: Any, shape: tuple[int, ...], dtype: Any) -> tuple[Any
 # ----------------------------------------------------------------------------------------
 
 
-class SequenceCache(NamedTuple):
+class LSTMSequenceCache(NamedTuple):
     """What :func:`sequence_backward` needs. ``gates[k, t]`` is gate ``k`` (i, f, g, o)
     at step ``t``; ``hs[t + 1]`` and ``cs[t + 1]`` are the states after step ``t``."""
 
@@ -204,7 +194,7 @@ class SequenceCache(NamedTuple):
 
 def sequence_forward(
     x: Any, state0: Any, params: dict, mask: Any = None
-) -> tuple[Any, tuple[Any, Any], SequenceCache]:
+) -> tuple[Any, tuple[Any, Any], LSTMSequenceCache]:
     """Run the LSTM over ``T`` steps.
 
     Parameters
@@ -234,14 +224,13 @@ def sequence_forward(
        recurrence, so it is computed for all ``T`` steps in one product before the loop.
     3. *One workspace per call* (:func:`minis2s.cells._gated.workspace`); the loop writes
        into it with ``out=`` and allocates nothing.
-    4. ``sigma(a) = 1/(1 + exp(-a))`` in place (``exp`` costs about half of ``tanh``).
+    4. ``sigma(a) = 1/(1 + exp(-a))`` in place (:func:`minis2s.ops.activations.sigmoid`
+       with ``out=``; ``exp`` costs about half of ``tanh``).
     """
+    (h0, c0), mask, H, dtype = check_sequence(LAYOUT, x, state0, params, mask)
     xp = backend.get_xp()
-    D, H, dtype = _gated.check_params(CELL, GATES, params)
-    _gated.check_input(CELL, x, 3, D, dtype)
-    T, N, _ = x.shape
-    h0, c0 = _gated.check_state(CELL, state0, STATE_NAMES, N, H, dtype, allow_none=True)
-    m, keep = (None, None) if mask is None else _gated.check_mask(CELL, mask, T, N, dtype)
+    T, N, D = x.shape
+    m, keep = mask_factors(mask, dtype)
     W_ih, W_hh, b_ih, b_hh = (params[name] for name in PARAM_NAMES)
 
     # U_ih[k] = W_k_ih^T (D, H) and U_hh[k] = W_k_hh^T (H, H): gate k of W, transposed.
@@ -254,32 +243,31 @@ def sequence_forward(
     gates += (b_ih + b_hh).reshape(GATES, 1, 1, H)
     hs[0] = 0 if h0 is None else h0
     cs[0] = 0 if c0 is None else c0
-    with quiet_overflow():
-        for t in range(T):
-            a = gates[:, t]  # (4, N, H): pre-activations, turned into the gates in place
-            if t == 0 and h0 is None:
-                rec[...] = 0  # h_0 = 0: no product needed
-            else:
-                xp.matmul(hs[t], U_hh, out=rec)  # h_{t-1} W_hh^T, gate by gate
-            a += rec  # a = x_t W_ih^T + b + h_{t-1} W_hh^T
-            sigmoid_(a[0:2])  # i, f = sigma(a_i), sigma(a_f)  (adjacent blocks: one pass)
-            xp.tanh(a[2], out=a[2])  # g = tanh(a_g)
-            sigmoid_(a[3])  # o = sigma(a_o)
-            i, f, g, o = a
-            xp.multiply(f, cs[t], out=cs[t + 1])  # c_t = f * c_{t-1}
-            xp.multiply(i, g, out=ig)
-            cs[t + 1] += ig  # ... + i * g
-            xp.tanh(cs[t + 1], out=tanh_c[t])
-            xp.multiply(o, tanh_c[t], out=hs[t + 1])  # h_t = o * tanh(c_t)
-            if keep is not None:  # mask 0: carry the previous state unchanged
-                xp.copyto(hs[t + 1], hs[t], where=keep[t])
-                xp.copyto(cs[t + 1], cs[t], where=keep[t])
-    cache = SequenceCache(x, gates, hs, cs, tanh_c, m, keep, W_ih, W_hh, h0 is None)
+    for t in range(T):
+        a = gates[:, t]  # (4, N, H): pre-activations, turned into the gates in place
+        if t == 0 and h0 is None:
+            rec[...] = 0  # h_0 = 0: no product needed
+        else:
+            xp.matmul(hs[t], U_hh, out=rec)  # h_{t-1} W_hh^T, gate by gate
+        a += rec  # a = x_t W_ih^T + b + h_{t-1} W_hh^T
+        sigmoid(a[0:2], out=a[0:2])  # i, f = sigma(a_i), sigma(a_f)  (adjacent blocks: one pass)
+        xp.tanh(a[2], out=a[2])  # g = tanh(a_g)
+        sigmoid(a[3], out=a[3])  # o = sigma(a_o)
+        i, f, g, o = a
+        xp.multiply(f, cs[t], out=cs[t + 1])  # c_t = f * c_{t-1}
+        xp.multiply(i, g, out=ig)
+        cs[t + 1] += ig  # ... + i * g
+        xp.tanh(cs[t + 1], out=tanh_c[t])
+        xp.multiply(o, tanh_c[t], out=hs[t + 1])  # h_t = o * tanh(c_t)
+        if keep is not None:  # mask 0: carry the previous state unchanged
+            xp.copyto(hs[t + 1], hs[t], where=keep[t])
+            xp.copyto(cs[t + 1], cs[t], where=keep[t])
+    cache = LSTMSequenceCache(x, gates, hs, cs, tanh_c, m, keep, W_ih, W_hh, h0 is None)
     return hs[1:], (hs[T], cs[T]), cache
 
 
 def sequence_backward(
-    dhs: Any, dstate_T: Any, cache: SequenceCache
+    dhs: Any, dstate_T: Any, cache: LSTMSequenceCache
 ) -> tuple[Any, tuple[Any, Any], dict]:
     """Backward pass of :func:`sequence_forward`.
 
@@ -309,17 +297,17 @@ def sequence_backward(
         dW_hh = dA^T H_prev              H_prev = h_0 .. h_{T-1}, (T*N, H)
         db    = sum of the rows of dA
     """
-    xp = backend.get_xp()
-    x, gates, hs, cs, tanh_c, m, keep, W_ih, W_hh, zero_h0 = cache
+    check_instance(cache, LSTMSequenceCache, "lstm sequence_backward cache",
+                   "lstm sequence_forward")
+    x, gates, hs, cs, tanh_c, m = cache.x, cache.gates, cache.hs, cache.cs, cache.tanh_c, cache.m
     T, N, D = x.shape
-    H = hs.shape[2]
-    dtype = hs.dtype
-    if dhs is not None:
-        _gated.check_grad(CELL, "dhs", dhs, (T, N, H), dtype)
-    dh_T, dc_T = _unpack_dstate(dstate_T, (N, H), dtype)
+    H, dtype = hs.shape[2], hs.dtype
+    check_cell_grad(LAYOUT, dhs, (T, N, H), dtype, "dhs")
+    dh_T, dc_T = check_state_grads(LAYOUT, dstate_T, N, H, dtype, "dstate_T")
+    xp = backend.get_xp()
     dA, dh, dc, tmp = workspace(dtype, (T, N, GATES * H), (N, H), (N, H), (N, H))
-    dh[...] = dh_T  # running dL/dh_t and dL/dc_t (copies: the caller's arrays stay as they are)
-    dc[...] = dc_T
+    dh[...] = 0 if dh_T is None else dh_T  # running dL/dh_t and dL/dc_t (copies: the
+    dc[...] = 0 if dc_T is None else dc_T  # caller's arrays stay as they are)
     if m is not None:
         skip = 1 - m  # (T, N, 1): 1 where the state was carried
         dh_skip, dc_skip = workspace(dtype, (N, H), (N, H))
@@ -331,44 +319,54 @@ def sequence_backward(
             xp.multiply(dc, skip[t], out=dc_skip)
             dh *= m[t]
             dc *= m[t]
-        i, f, g, o = gates[:, t]
-        tc, c_prev = tanh_c[t], cs[t]
-        da = dA[t]  # (N, 4H) = [da_i | da_f | da_g | da_o]
-        da_i, da_f, da_g, da_o = (da[:, k * H:(k + 1) * H] for k in range(GATES))
-
-        xp.multiply(tc, tc, out=tmp)  # dc += dh * o * (1 - tanh(c)^2)
-        xp.subtract(1, tmp, out=tmp)
-        tmp *= o
-        tmp *= dh
-        dc += tmp
-        xp.subtract(1, o, out=tmp)  # da_o = (dh * tanh(c)) * o (1 - o)
-        tmp *= o
-        tmp *= tc
-        xp.multiply(dh, tmp, out=da_o)
-        xp.subtract(1, i, out=tmp)  # da_i = (dc * g) * i (1 - i)
-        tmp *= i
-        tmp *= g
-        xp.multiply(dc, tmp, out=da_i)
-        xp.subtract(1, f, out=tmp)  # da_f = (dc * c_prev) * f (1 - f)
-        tmp *= f
-        tmp *= c_prev
-        xp.multiply(dc, tmp, out=da_f)
-        xp.multiply(g, g, out=tmp)  # da_g = (dc * i) * (1 - g^2)
-        xp.subtract(1, tmp, out=tmp)
-        tmp *= i
-        xp.multiply(dc, tmp, out=da_g)
-        dc *= f  # dc_prev = dc * f
-        xp.matmul(da, W_hh, out=dh)  # dh_prev = da W_hh
+        _gates_backward_into(dA[t], dh, dc, gates[:, t], tanh_c[t], cs[t], tmp)
+        xp.matmul(dA[t], cache.W_hh, out=dh)  # dh_prev = da W_hh
         if m is not None:
             dh += dh_skip
             dc += dc_skip
 
     dA = dA.reshape(T * N, GATES * H)
-    dx = (dA @ W_ih).reshape(T, N, D)
+    dx = (dA @ cache.W_ih).reshape(T, N, D)
     dW_ih = dA.T @ x.reshape(T * N, D)
     # dW_hh = dA^T H_prev; with h_0 = 0 the rows of step 0 add nothing, so skip them
-    first = N if zero_h0 else 0
+    first = N if cache.zero_h0 else 0
     dW_hh = dA[first:].T @ hs[:T].reshape(T * N, H)[first:]  # hs[:T] = h_0 .. h_{T-1}
     db = dA.sum(axis=0)
     grads = {"W_ih": dW_ih, "W_hh": dW_hh, "b_ih": db, "b_hh": db.copy()}
     return dx, (dh.copy(), dc.copy()), grads
+
+
+def _gates_backward_into(da: Any, dh: Any, dc: Any, gates: Any, tc: Any, c_prev: Any,
+                         tmp: Any) -> None:
+    """One step of :func:`sequence_backward`: the lines of :func:`step_backward`, in place.
+
+    Writes ``da`` ``(N, 4H) = [da_i | da_f | da_g | da_o]`` and turns ``dc`` into
+    ``dc_prev``; ``gates`` ``(4, N, H)`` are ``i, f, g, o`` of the step, ``tc = tanh(c_t)``,
+    ``tmp`` an ``(N, H)`` scratch buffer; ``dh`` is read only.
+    """
+    xp = backend.get_xp()
+    i, f, g, o = gates
+    H = i.shape[1]
+    da_i, da_f, da_g, da_o = (da[:, k * H:(k + 1) * H] for k in range(GATES))
+    xp.multiply(tc, tc, out=tmp)  # dc += dh * o * (1 - tanh(c)^2)
+    xp.subtract(1, tmp, out=tmp)
+    tmp *= o
+    tmp *= dh
+    dc += tmp
+    xp.subtract(1, o, out=tmp)  # da_o = (dh * tanh(c)) * o (1 - o)
+    tmp *= o
+    tmp *= tc
+    xp.multiply(dh, tmp, out=da_o)
+    xp.subtract(1, i, out=tmp)  # da_i = (dc * g) * i (1 - i)
+    tmp *= i
+    tmp *= g
+    xp.multiply(dc, tmp, out=da_i)
+    xp.subtract(1, f, out=tmp)  # da_f = (dc * c_prev) * f (1 - f)
+    tmp *= f
+    tmp *= c_prev
+    xp.multiply(dc, tmp, out=da_f)
+    xp.multiply(g, g, out=tmp)  # da_g = (dc * i) * (1 - g^2)
+    xp.subtract(1, tmp, out=tmp)
+    tmp *= i
+    xp.multiply(dc, tmp, out=da_g)
+    dc *= f  # dc_prev = dc * f

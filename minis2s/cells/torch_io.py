@@ -9,7 +9,7 @@ in PyTorch's order -- so converting is renaming::
     l{k}.b_ih, l{k}.b_hh         bias_ih_l{k}, bias_hh_l{k}
     l{k}_reverse.W_ih            weight_ih_l{k}_reverse        (and so on)
 
-Each cell says how its names map to PyTorch's stems in ``TORCH_NAMES``. The seed
+Each cell says how its names map to PyTorch's stems in ``TORCH_NAMES``. The rnn
 cell ``h_t = f(W_h x_t + W_c h_{t-1} + b)`` is ``nn.RNN``, which has two biases
 where the article has one: only their sum ``b = b_ih + b_hh`` matters, so
 export writes ``bias_ih = b`` and ``bias_hh = 0`` and import adds the two.
@@ -28,7 +28,9 @@ from typing import Any
 import numpy as np
 
 from minis2s import backend
-from minis2s.cells.stack import StackConfig, get_cell, layer_prefix, param_shapes
+from minis2s.cells import get_cell
+from minis2s.cells.stack_config import StackConfig, layer_prefix, param_shapes
+from minis2s.ops.validate import check_float_dtype, check_instance, check_named_shapes
 
 TORCH_STEMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
@@ -48,6 +50,7 @@ def torch_shapes(config: StackConfig) -> dict[str, tuple[int, ...]]:
     ``(G*H, H)``, both biases ``(G*H,)``, with ``G`` the cell's ``GATES`` and
     ``D_k`` = ``D`` for ``k = 0`` else ``dirs * H``.
     """
+    check_instance(config, StackConfig, "torch_shapes config", "minis2s.cells.stack.StackConfig")
     gh = get_cell(config.cell).GATES * config.hidden_size
     shapes = {}
     for k in range(config.num_layers):
@@ -85,20 +88,20 @@ def to_torch_state_dict(
     prefix : the prefix of our names (e.g. ``"enc."``); PyTorch's names carry none.
 
     Returns ``{name: host array}`` with exactly PyTorch's keys and shapes
-    (:func:`torch_shapes`). A PyTorch bias the cell lacks (the seed cell's
+    (:func:`torch_shapes`). A PyTorch bias the cell lacks (the rnn cell's
     ``bias_hh``) is written as zeros.
     """
-    if not isinstance(config, StackConfig):
-        raise TypeError(f"to_torch_state_dict: expected a StackConfig, got {type(config).__name__}")
-    expected = param_shapes(config, prefix)
-    for name, shape in expected.items():
-        if name not in params:
-            raise ValueError(f"to_torch_state_dict: parameter {name!r} missing (shape {shape})")
-        if tuple(params[name].shape) != shape:
-            raise ValueError(
-                f"to_torch_state_dict: parameter {name!r} has shape "
-                f"{tuple(params[name].shape)}, expected {shape}"
-            )
+    check_instance(config, StackConfig, "to_torch_state_dict config",
+                   "minis2s.cells.stack.StackConfig")
+    shapes = param_shapes(config, prefix)
+    check_named_shapes(params, shapes, "to_torch_state_dict params")
+    first = next(iter(shapes))
+    for name in shapes:
+        kind = np.dtype(params[name].dtype)
+        if kind.kind != "f" or kind != np.dtype(params[first].dtype):
+            raise TypeError(f"to_torch_state_dict params: parameter {name!r}: expected the "
+                            f"floating-point dtype of {first!r}, {params[first].dtype}; "
+                            f"got {kind}")
     mapping = _cell_map(config)
     shapes = torch_shapes(config)
     out: dict[str, np.ndarray] = {}
@@ -141,14 +144,12 @@ def from_torch_state_dict(
     dtype : cast to this dtype; ``None`` keeps the incoming one.
 
     Returns host arrays named as :func:`minis2s.cells.stack.init_stack` names them.
-    A PyTorch bias the cell does not keep is added into its partner (seed:
+    A PyTorch bias the cell does not keep is added into its partner (rnn:
     ``b = bias_ih + bias_hh``). Raises ``ValueError`` for a missing, misshapen or
     unexpected tensor, naming it with the expected and received shapes.
     """
-    if not isinstance(config, StackConfig):
-        raise TypeError(
-            f"from_torch_state_dict: expected a StackConfig, got {type(config).__name__}"
-        )
+    check_instance(config, StackConfig, "from_torch_state_dict config",
+                   "minis2s.cells.stack.StackConfig")
     if not isinstance(state_dict, Mapping):
         raise TypeError(
             f"from_torch_state_dict: expected a dict of tensors, got {type(state_dict).__name__}"
@@ -161,19 +162,17 @@ def from_torch_state_dict(
             f"{config.num_layers}-layer {'bidirectional ' if config.bidirectional else ''}"
             f"{config.cell} stack (expected exactly: {', '.join(shapes)})"
         )
-    arrays = {}
-    for name, shape in shapes.items():
-        if name not in state_dict:
-            raise ValueError(
-                f"from_torch_state_dict: tensor {name!r} missing (expected shape {shape})"
-            )
-        a = _to_numpy(state_dict[name])
-        if tuple(a.shape) != shape:
-            raise ValueError(
-                f"from_torch_state_dict: tensor {name!r} has shape {tuple(a.shape)}, "
-                f"expected {shape}"
-            )
-        arrays[name] = a if dtype is None else a.astype(dtype)
+    check_named_shapes(state_dict, shapes, "from_torch_state_dict state_dict", item="tensor")
+    arrays = {name: _to_numpy(state_dict[name]) for name in shapes}
+    first = next(iter(arrays.values())).dtype
+    for name, a in arrays.items():
+        if a.dtype.kind != "f" or (dtype is None and a.dtype != first):
+            raise TypeError(f"from_torch_state_dict state_dict: tensor {name!r}: expected "
+                            f"floating-point values of one dtype ({first}; or pass dtype= to "
+                            f"cast them), got dtype {a.dtype}")
+    if dtype is not None:
+        dtype = check_float_dtype(dtype, "from_torch_state_dict dtype")
+        arrays = {name: a.astype(dtype) for name, a in arrays.items()}
     mapping = _cell_map(config)
     kept = set(mapping.values())
     params = {}

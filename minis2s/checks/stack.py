@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minis2s import backend
+from minis2s import backend, shards
 from minis2s.cells.stack import (
     CELL_KINDS,
     StackConfig,
@@ -43,8 +43,14 @@ def _arrays(rng, config, rows):
     return arrays
 
 
-def _sequence_case(kind: str, bidirectional: bool, masked: bool, shards: int = 1,
+def _sequence_case(kind: str, bidirectional: bool, masked: bool, n_shards: int = 1,
                    zero_state: bool = False) -> GradCase:
+    """A 2-layer stack over a sequence with dropout; with ``n_shards > 1`` run through
+    :func:`minis2s.shards.stack_forward` (the batch in that many shards)."""
+    forward_fn, backward_fn = ((stack_forward, stack_backward) if n_shards == 1 else
+                               (shards.stack_forward, shards.stack_backward))
+    extra = {} if n_shards == 1 else {"shards": n_shards}
+
     def build(rng):
         config = StackConfig(
             kind, D, H, num_layers=2, bidirectional=bidirectional, dropout=0.4
@@ -59,14 +65,14 @@ def _sequence_case(kind: str, bidirectional: bool, masked: bool, shards: int = 1
 
         def forward(a):
             state0 = None if zero_state else tuple(a[f"{n}0"] for n in names)
-            hs, state_T, cache = stack_forward(
+            hs, state_T, cache = forward_fn(
                 a["x"], a, config, state0, mask=mask,
-                train=True, rng=np.random.default_rng(DROPOUT_SEED), shards=shards,
+                train=True, rng=np.random.default_rng(DROPOUT_SEED), **extra,
             )
             return (hs, *state_T), cache
 
         def backward(dout, cache):
-            dx, dstate0, grads = stack_backward(dout[0], dout[1:], cache)
+            dx, dstate0, grads = backward_fn(dout[0], dout[1:], cache)
             out = dict(grads, x=dx)
             if not zero_state:
                 out.update({f"{n}0": g for n, g in zip(names, dstate0)})
@@ -77,7 +83,7 @@ def _sequence_case(kind: str, bidirectional: bool, masked: bool, shards: int = 1
     name = f"stack.{kind}.2layer{'.bidirectional' if bidirectional else ''}"
     name += ".mask" if masked else ""
     name += ".zero_state" if zero_state else ""
-    name += f".{shards}shards" if shards > 1 else ""
+    name += f".{n_shards}shards" if n_shards > 1 else ""
     return GradCase(name + ".dropout", build)
 
 
@@ -128,7 +134,7 @@ CASES = [
     for case in (
         _sequence_case(kind, bidirectional=False, masked=False),
         _sequence_case(kind, bidirectional=True, masked=True),
-        _sequence_case(kind, bidirectional=True, masked=True, shards=2),
+        _sequence_case(kind, bidirectional=True, masked=True, n_shards=2),
         _sequence_case(kind, bidirectional=False, masked=True, zero_state=True),
         _step_case(kind),
     )

@@ -6,7 +6,8 @@ module              pieces
 ``onehot``          :func:`onehot` (forward only, no parameters)
 ``embedding``       :func:`embedding_forward` / :func:`embedding_backward`
 ``linear``          :func:`linear_forward` / :func:`linear_backward`
-``activations``     :data:`ACTIVATIONS`, :func:`activation_forward` / ``_backward``
+``activations``     :data:`ACTIVATIONS`, :func:`activation_forward` / ``_backward``,
+                    :func:`sigmoid` (the one sigmoid, also in place)
 ``softmax_ce``      :func:`softmax_cross_entropy_forward` / ``_backward``
 ``attention``       :func:`attention_keys_forward` / ``_backward`` (hoisted keys),
                     :func:`attention_forward` / ``_backward`` (one decoder step)
@@ -24,6 +25,7 @@ from minis2s.ops.activations import (
     activation_backward,
     activation_forward,
     get_activation,
+    sigmoid,
 )
 from minis2s.ops.attention import (
     attention_backward,
@@ -59,6 +61,7 @@ __all__ = [
     "linear_backward",
     "linear_forward",
     "onehot",
+    "sigmoid",
     "softmax_cross_entropy_backward",
     "softmax_cross_entropy_forward",
 ]

@@ -23,7 +23,13 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from minis2s import backend
-from minis2s.ops.validate import check_float, check_shape, check_token_ids
+from minis2s.ops.validate import (
+    check_dtype,
+    check_float,
+    check_instance,
+    check_shape,
+    check_token_ids,
+)
 
 
 class EmbeddingCache(NamedTuple):
@@ -72,7 +78,10 @@ def embedding_backward(dout: Any, cache: EmbeddingCache) -> Any:
 
     Returns ``dW`` ``(V, D)``; rows of tokens absent from the batch are zero.
     """
+    check_instance(cache, EmbeddingCache, "embedding_backward cache", "embedding_forward")
+    check_float(dout, "embedding dout")
     check_shape(dout, tuple(cache.ids.shape) + (cache.dim,), "embedding dout")
+    check_dtype(dout, cache.dtype, "embedding dout", source="the forward pass")
     xp = backend.get_xp()
     dW = xp.zeros((cache.vocab_size, cache.dim), dtype=cache.dtype)
     backend.scatter_add(dW, cache.ids.reshape(-1), dout.reshape(-1, cache.dim))

@@ -21,7 +21,13 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from minis2s.ops.validate import check_float, check_same_dtype, check_shape
+from minis2s.ops.validate import (
+    check_dtype,
+    check_float,
+    check_instance,
+    check_same_dtype,
+    check_shape,
+)
 
 
 class LinearCache(NamedTuple):
@@ -76,9 +82,12 @@ def linear_backward(dy: Any, cache: LinearCache) -> tuple[Any, Any, Any]:
 
         dx = dy @ W        dW = dY^T X (one product)        db = sum_k dY[k]
     """
+    check_instance(cache, LinearCache, "linear_backward cache", "linear_forward")
     x, W = cache.x, cache.W
     M, D = W.shape
+    check_float(dy, "linear dy")
     check_shape(dy, tuple(x.shape[:-1]) + (M,), "linear dy")
+    check_dtype(dy, W.dtype, "linear dy", source="the forward pass")
     dY = dy.reshape(-1, M)
     dx = (dY @ W).reshape(x.shape)
     dW = dY.T @ x.reshape(-1, D)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from minis2s import backend
-from minis2s.ops.validate import check_positive_int, check_token_ids
+from minis2s.ops.validate import check_float_dtype, check_positive_int, check_token_ids
 
 
 def onehot(ids: Any, vocab_size: int, dtype: Any = np.float32) -> Any:
@@ -28,11 +28,12 @@ def onehot(ids: Any, vocab_size: int, dtype: Any = np.float32) -> Any:
     ids : integer array ``(T, N)`` (any shape ``S`` works), on the host or the
         active backend; every id in ``[0, V)`` (checked on the host).
     vocab_size : ``V``, a positive integer.
-    dtype : dtype of the result (float32 by default).
+    dtype : a floating-point dtype for the result (float32 by default).
 
     Returns an array of the active backend with shape ``S + (V,)``.
     """
     V = check_positive_int(vocab_size, "onehot vocab_size")
+    dtype = check_float_dtype(dtype, "onehot dtype")
     check_token_ids(ids, V, "onehot ids")
     xp = backend.get_xp()
     ids = backend.to_device(ids)

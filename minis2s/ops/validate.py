@@ -111,7 +111,10 @@ def check_generator(rng: Any, what: str) -> np.random.Generator:
 
 def check_float_dtype(dtype: Any, what: str) -> np.dtype:
     """``dtype`` must name a floating-point type; returns it as a ``numpy.dtype``."""
-    dt = np.dtype(dtype)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{what}: expected a floating-point dtype, got {dtype!r}") from None
     if dt.kind != "f":
         raise TypeError(f"{what}: expected a floating-point dtype, got {dt}")
     return dt
@@ -160,15 +163,18 @@ def check_token_ids(
     return host
 
 
-def check_mask(mask: Any, shape: Sequence[int], what: str = "mask") -> np.ndarray:
+def check_mask(
+    mask: Any, shape: Sequence[int], what: str = "mask", names: Sequence[str] | None = None
+) -> np.ndarray:
     """A padding mask: ``shape``, values 0/1 (bool or numeric); checked on the host.
 
-    Returns the mask as a host ``bool`` array; the caller moves it to the
-    device (``backend.to_device``) once, which is free on the CPU.
+    ``names`` (e.g. ``("T", "N")``) label the axes in the message. Returns the mask
+    as a host ``bool`` array; the caller moves it to the device
+    (``backend.to_device``) once, which is free on the CPU.
     """
     if not hasattr(mask, "dtype") or not hasattr(mask, "shape"):
         raise TypeError(f"{what}: expected a 0/1 or bool array, got {_kind_name(mask)}")
-    check_shape(mask, tuple(shape), what)
+    check_shape(mask, tuple(shape), what, names=names)
     host = backend.to_host(mask)
     if host.dtype == np.bool_:
         return host
@@ -178,3 +184,93 @@ def check_mask(mask: Any, shape: Sequence[int], what: str = "mask") -> np.ndarra
         bad = host[(host != 0) & (host != 1)][0]
         raise ValueError(f"{what}: expected only 0 and 1, got the value {bad}")
     return host != 0
+
+
+def check_dtype(x: Any, dtype: Any, what: str, source: str = "the parameters") -> None:
+    """``x.dtype`` must be ``dtype`` (that of ``source``): mixed precisions are refused, not
+    silently promoted (a float16 input to float64 weights would otherwise compute in
+    float64 and hand back float64 gradients)."""
+    if np.dtype(x.dtype) != np.dtype(dtype):
+        raise TypeError(f"{what}: expected dtype {np.dtype(dtype)} (that of {source}), "
+                        f"got {x.dtype}")
+
+
+def check_names(
+    params: Any, names: Sequence[str], what: str, exact: bool = False
+) -> Mapping[str, Any]:
+    """``params`` must be a dict holding every one of ``names`` (only those, if ``exact``).
+
+    Returns ``params``. ``TypeError`` for something that is not a dict, ``ValueError``
+    naming the missing (or unexpected) keys and the keys expected.
+    """
+    expected = ", ".join(names) if names else "none"
+    if not isinstance(params, Mapping):
+        raise TypeError(f"{what}: expected a dict of arrays with keys {expected}, "
+                        f"got {_kind_name(params)}")
+    missing = [name for name in names if name not in params]
+    if missing:
+        raise ValueError(f"{what}: expected keys {expected}, missing {', '.join(missing)} "
+                         f"(got {', '.join(map(str, params)) or 'none'})")
+    extra = [str(name) for name in params if name not in names]
+    if exact and extra:
+        raise ValueError(f"{what}: expected keys {expected}, got the unexpected "
+                         f"{', '.join(extra)}")
+    return params
+
+
+def check_tuple(value: Any, names: Sequence[str], what: str, allow_none: bool = True) -> tuple:
+    """A tuple (or list) with one entry per name, e.g. a cell state ``(h, c)``.
+
+    ``None`` stands for a tuple of ``None`` where ``allow_none`` (the entries'
+    checks decide what a ``None`` entry means). Returns the entries as a tuple.
+    """
+    if value is None and allow_none:
+        return (None,) * len(names)
+    if not isinstance(value, (tuple, list)) or len(value) != len(names):
+        got = (f"{type(value).__name__} of length {len(value)}"
+               if isinstance(value, (tuple, list)) else _kind_name(value))
+        raise TypeError(f"{what}: expected a tuple ({', '.join(names)}"
+                        f"{',' if len(names) == 1 else ''}), got {got}")
+    return tuple(value)
+
+
+def check_instance(obj: Any, cls: type, what: str, source: str) -> None:
+    """``obj`` must be a ``cls`` (a cache handed back to its backward, a config ...);
+    ``source`` says where a right one comes from."""
+    if not isinstance(obj, cls):
+        article = "an" if cls.__name__[0] in "AEIOU" else "a"
+        raise TypeError(f"{what}: expected {article} {cls.__name__} (from {source}), "
+                        f"got {_kind_name(obj)}")
+
+
+def check_name(name: Any, choices: Sequence[str], what: str) -> str:
+    """``name`` must be one of ``choices`` (a scorer, an activation ...); returns it."""
+    if not isinstance(name, str):
+        raise TypeError(f"{what}: expected a name, one of {', '.join(choices)}; "
+                        f"got {_kind_name(name)} {name!r}")
+    if name not in choices:
+        raise ValueError(f"{what}: expected one of {', '.join(choices)}, got {name!r}")
+    return name
+
+
+def check_named_shapes(
+    arrays: Any, shapes: Mapping[str, tuple], what: str, item: str = "parameter"
+) -> None:
+    """``arrays`` must be a dict holding, for every ``name: shape`` of ``shapes``, an array
+    of that shape (a parameter dict against the shapes a config implies).
+
+    Keys beyond ``shapes`` are not looked at. Only the shapes are checked (not the
+    backend or the dtype), so this serves host arrays and PyTorch tensors alike.
+    """
+    if not isinstance(arrays, Mapping):
+        raise TypeError(f"{what}: expected a dict of arrays, got {_kind_name(arrays)}")
+    for name, shape in shapes.items():
+        if name not in arrays:
+            raise ValueError(f"{what}: missing {item} {name!r} (expected shape {shape})")
+        got = getattr(arrays[name], "shape", None)
+        if got is None:
+            raise TypeError(f"{what}: {item} {name!r}: expected an array of shape {shape}, "
+                            f"got {_kind_name(arrays[name])}")
+        if tuple(got) != tuple(shape):
+            raise ValueError(f"{what}: {item} {name!r}: expected shape {tuple(shape)}, "
+                             f"got {tuple(got)}")

@@ -1,4 +1,5 @@
-"""Gradient checks of the article's recurrences (:mod:`minis2s.cells.seed`), float64, tol 1e-7.
+"""Gradient checks of the article's recurrences (:mod:`minis2s.cells.rnn`, its decoder in
+:mod:`minis2s.cells.rnn_decoder`), float64, tol 1e-7.
 
 Sequence checks project both ``hs`` and the final state, so the extra
 final-state gradient (``dh_last`` / ``dstate_T``) is checked too, and every
@@ -10,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from minis2s import backend
-from minis2s.cells import seed
+from minis2s.cells import rnn
 from minis2s.checks import GradCase
 
 T, N, D, H = 4, 3, 3, 4          # encoder: steps, batch, input size, state size
@@ -30,10 +31,10 @@ def _encoder_step(f):
                   "W_c": _dev(rng, H, H), "b": _dev(rng, H)}
 
         def forward(a):
-            return seed.encoder_step_forward(a["x"], a["h_prev"], a["W_h"], a["W_c"], a["b"], f)
+            return rnn.encoder_step_forward(a["x"], a["h_prev"], a["W_h"], a["W_c"], a["b"], f)
 
         def backward(dh, cache):
-            dx, dh_prev, grads = seed.encoder_step_backward(dh, cache)
+            dx, dh_prev, grads = rnn.encoder_step_backward(dh, cache)
             return {"x": dx, "h_prev": dh_prev, **grads}
 
         return forward, backward, arrays
@@ -47,13 +48,13 @@ def _encoder_seq(f, mask):
                   "W_c": _dev(rng, H, H), "b": _dev(rng, H)}
 
         def forward(a):
-            hs, cache = seed.encoder_forward(a["x"], a["h0"], a["W_h"], a["W_c"], a["b"],
+            hs, cache = rnn.encoder_forward(a["x"], a["h0"], a["W_h"], a["W_c"], a["b"],
                                              f=f, mask=mask)
             return (hs, hs[-1]), cache                    # hs[-1] again: checks dh_last
 
         def backward(douts, cache):
             dhs, dh_last = douts
-            dx, dh0, grads = seed.encoder_backward(dhs, cache, dh_last=dh_last)
+            dx, dh0, grads = rnn.encoder_backward(dhs, cache, dh_last=dh_last)
             return {"x": dx, "h0": dh0, **grads}
 
         return forward, backward, arrays
@@ -69,11 +70,11 @@ def _decoder_step(with_y):
             arrays.update(y_prev=_dev(rng, N, E), W_y=_dev(rng, S, E))
 
         def forward(a):
-            return seed.decoder_step_forward(a["h"], a["s_prev"], a["W_o"], a["W_s"], a["b"],
+            return rnn.decoder_step_forward(a["h"], a["s_prev"], a["W_o"], a["W_s"], a["b"],
                                              "tanh", a.get("y_prev"), a.get("W_y"))
 
         def backward(do, cache):
-            dh, ds_prev, dy_prev, grads = seed.decoder_step_backward(do, cache)
+            dh, ds_prev, dy_prev, grads = rnn.decoder_step_backward(do, cache)
             out = {"h": dh, "s_prev": ds_prev, **grads}
             if with_y:
                 out["y_prev"] = dy_prev
@@ -93,7 +94,7 @@ def _decoder_seq(final, with_y, g, mask):
             arrays.update(y_prev=_dev(rng, T, N, E), W_y=_dev(rng, S, E))
 
         def forward(a):
-            os_, cache = seed.decoder_forward(
+            os_, cache = rnn.decoder_forward(
                 a["h"], a["s0"], a["W_o"], a["W_s"], a["b"], g=g,
                 y_prev=a.get("y_prev"), W_y=a.get("W_y"), mask=mask, steps=T,
             )
@@ -101,7 +102,7 @@ def _decoder_seq(final, with_y, g, mask):
 
         def backward(douts, cache):
             dos, ds_last = douts
-            dh, ds0, dy_prev, grads = seed.decoder_backward(dos, cache, ds_last=ds_last)
+            dh, ds0, dy_prev, grads = rnn.decoder_backward(dos, cache, ds_last=ds_last)
             out = {"h": dh, "s0": ds0, **grads}
             if with_y:
                 out["y_prev"] = dy_prev
@@ -118,11 +119,11 @@ def _cell_step(rng):
     names = ("W_h", "W_c", "b")
 
     def forward(a):
-        (h,), cache = seed.step_forward(a["x"], (a["h"],), {k: a[k] for k in names})
+        (h,), cache = rnn.step_forward(a["x"], (a["h"],), {k: a[k] for k in names})
         return h, cache
 
     def backward(dh, cache):
-        dx, (dh_prev,), grads = seed.step_backward((dh,), cache)
+        dx, (dh_prev,), grads = rnn.step_backward((dh,), cache)
         return {"x": dx, "h": dh_prev, **grads}
 
     return forward, backward, arrays
@@ -134,28 +135,28 @@ def _cell_seq(rng):
     names = ("W_h", "W_c", "b")
 
     def forward(a):
-        hs, (h_T,), cache = seed.sequence_forward(a["x"], (a["h0"],), {k: a[k] for k in names},
+        hs, (h_T,), cache = rnn.sequence_forward(a["x"], (a["h0"],), {k: a[k] for k in names},
                                                   mask=MASK)
         return (hs, h_T), cache
 
     def backward(douts, cache):
         dhs, dh_T = douts
-        dx, (dh0,), grads = seed.sequence_backward(dhs, (dh_T,), cache)
+        dx, (dh0,), grads = rnn.sequence_backward(dhs, (dh_T,), cache)
         return {"x": dx, "h0": dh0, **grads}
 
     return forward, backward, arrays
 
 
 CASES = [
-    GradCase("seed.encoder_step", _encoder_step("tanh")),
-    GradCase("seed.encoder_step.sigmoid", _encoder_step("sigmoid")),
-    GradCase("seed.encoder_seq", _encoder_seq("tanh", MASK)),
-    GradCase("seed.encoder_seq.identity", _encoder_seq("identity", None)),
-    GradCase("seed.decoder_step", _decoder_step(with_y=False)),
-    GradCase("seed.decoder_step_y", _decoder_step(with_y=True)),
-    GradCase("seed.decoder_seq", _decoder_seq(final=False, with_y=True, g="tanh", mask=MASK)),
-    GradCase("seed.decoder_seq_final",
+    GradCase("rnn.encoder_step", _encoder_step("tanh")),
+    GradCase("rnn.encoder_step.sigmoid", _encoder_step("sigmoid")),
+    GradCase("rnn.encoder_seq", _encoder_seq("tanh", MASK)),
+    GradCase("rnn.encoder_seq.identity", _encoder_seq("identity", None)),
+    GradCase("rnn.decoder_step", _decoder_step(with_y=False)),
+    GradCase("rnn.decoder_step_y", _decoder_step(with_y=True)),
+    GradCase("rnn.decoder_seq", _decoder_seq(final=False, with_y=True, g="tanh", mask=MASK)),
+    GradCase("rnn.decoder_seq_final",
              _decoder_seq(final=True, with_y=False, g="sigmoid", mask=None)),
-    GradCase("seed.cell_step", _cell_step),
-    GradCase("seed.cell_seq", _cell_seq),
+    GradCase("rnn.cell_step", _cell_step),
+    GradCase("rnn.cell_seq", _cell_seq),
 ]

@@ -9,7 +9,7 @@ import pytest
 from conftest import host, to_dev
 
 from minis2s import backend
-from minis2s.cells import seed
+from minis2s.cells import rnn
 
 # ---------------------------------------------------------------------------------------
 # Golden values: a hand-unrolled computation, one number at a time in plain Python
@@ -45,7 +45,7 @@ def _encoder_golden_inputs():
 
 def test_encoder_two_steps_golden(xp):
     x, h0, W_h, W_c, b = _encoder_golden_inputs()
-    hs, _ = seed.encoder_forward(*(to_dev(a) for a in (x, h0, W_h, W_c, b)))
+    hs, _ = rnn.encoder_forward(*(to_dev(a) for a in (x, h0, W_h, W_c, b)))
     h1 = _naive_step([x[0], h0], [W_h, W_c], b, math.tanh)   # h_1 = tanh(W_h x_1 + W_c h_0 + b)
     h2 = _naive_step([x[1], h1], [W_h, W_c], b, math.tanh)   # h_2 = tanh(W_h x_2 + W_c h_1 + b)
     assert hs.shape == (2, 2, 4)
@@ -60,7 +60,7 @@ def test_encoder_other_activations_golden(f, xp):
     x, h0, W_h, W_c, b = _encoder_golden_inputs()
     fn = {"sigmoid": lambda a: 1 / (1 + math.exp(-a)), "relu": lambda a: max(a, 0.0),
           "identity": lambda a: a}[f]
-    hs, _ = seed.encoder_forward(*(to_dev(a) for a in (x, h0, W_h, W_c, b)), f=f)
+    hs, _ = rnn.encoder_forward(*(to_dev(a) for a in (x, h0, W_h, W_c, b)), f=f)
     h1 = _naive_step([x[0], h0], [W_h, W_c], b, fn)
     h2 = _naive_step([x[1], h1], [W_h, W_c], b, fn)
     np.testing.assert_allclose(host(hs), np.stack([h1, h2]), rtol=1e-13, atol=1e-15)
@@ -68,7 +68,7 @@ def test_encoder_other_activations_golden(f, xp):
 
 def test_encoder_step_golden(xp):
     x, h0, W_h, W_c, b = _encoder_golden_inputs()
-    h, _ = seed.encoder_step_forward(*(to_dev(a) for a in (x[0], h0, W_h, W_c, b)))
+    h, _ = rnn.encoder_step_forward(*(to_dev(a) for a in (x[0], h0, W_h, W_c, b)))
     np.testing.assert_allclose(host(h), _naive_step([x[0], h0], [W_h, W_c], b, math.tanh),
                                rtol=1e-13, atol=1e-15)
 
@@ -82,14 +82,14 @@ def test_decoder_two_steps_golden_with_previous_token(xp):
     b = _lin(S, 0.05, -0.05, S)
     y_prev = _lin(T * N * E, 1.0, -1.0, T, N, E)
     W_y = _lin(S * E, -0.2, 0.3, S, E)
-    os_, _ = seed.decoder_forward(*(to_dev(a) for a in (h, s0, W_o, W_s, b)), g="tanh",
+    os_, _ = rnn.decoder_forward(*(to_dev(a) for a in (h, s0, W_o, W_s, b)), g="tanh",
                                   y_prev=to_dev(y_prev), W_y=to_dev(W_y))
     # o_t = tanh(W_o h_t + W_s s_{t-1} + W_y y_{t-1} + b), with s_{t-1} = o_{t-1}
     o1 = _naive_step([h[0], s0, y_prev[0]], [W_o, W_s, W_y], b, math.tanh)
     o2 = _naive_step([h[1], o1, y_prev[1]], [W_o, W_s, W_y], b, math.tanh)
     np.testing.assert_allclose(host(os_), np.stack([o1, o2]), rtol=1e-13, atol=1e-15)
     # the article's formula alone (no W_y), one step
-    o, _ = seed.decoder_step_forward(*(to_dev(a) for a in (h[0], s0, W_o, W_s, b)), g="sigmoid")
+    o, _ = rnn.decoder_step_forward(*(to_dev(a) for a in (h[0], s0, W_o, W_s, b)), g="sigmoid")
     expected = _naive_step([h[0], s0], [W_o, W_s], b, lambda a: 1 / (1 + math.exp(-a)))
     np.testing.assert_allclose(host(o), expected, rtol=1e-13, atol=1e-15)
 
@@ -106,22 +106,22 @@ def _random_encoder(rng, T=5, N=3, D=3, H=4):
 
 def test_sequence_equals_a_loop_of_steps(xp, rng):
     x, h0, W_h, W_c, b = _random_encoder(rng)
-    hs, _ = seed.encoder_forward(x, h0, W_h, W_c, b)
+    hs, _ = rnn.encoder_forward(x, h0, W_h, W_c, b)
     h = h0
     for t in range(x.shape[0]):
-        h, _ = seed.encoder_step_forward(x[t], h, W_h, W_c, b)
+        h, _ = rnn.encoder_step_forward(x[t], h, W_h, W_c, b)
         np.testing.assert_allclose(host(hs[t]), host(h), rtol=1e-13, atol=1e-15)
 
 
 def test_mask_carries_the_state_and_padding_gets_no_gradient(xp, rng):
     x, h0, W_h, W_c, b = _random_encoder(rng)
     mask = np.array([[1, 1, 0], [1, 1, 0], [1, 0, 0], [1, 0, 0], [0, 0, 0]])  # lengths 4, 2, 0
-    hs, cache = seed.encoder_forward(x, h0, W_h, W_c, b, mask=mask)
+    hs, cache = rnn.encoder_forward(x, h0, W_h, W_c, b, mask=mask)
     hs_h = host(hs)
     for n, length in enumerate((4, 2, 0)):
         carried = host(h0)[n]
         if length:                                  # the real part: as if it ran alone
-            alone, _ = seed.encoder_forward(x[:length, n:n + 1], h0[n:n + 1], W_h, W_c, b)
+            alone, _ = rnn.encoder_forward(x[:length, n:n + 1], h0[n:n + 1], W_h, W_c, b)
             np.testing.assert_allclose(hs_h[:length, n], host(alone)[:, 0], rtol=1e-13)
             carried = hs_h[length - 1, n]
         for t in range(length, 5):
@@ -129,10 +129,10 @@ def test_mask_carries_the_state_and_padding_gets_no_gradient(xp, rng):
     # garbage at padded inputs changes nothing, and gets exactly zero gradient
     x2 = host(x).copy()
     x2[~mask.astype(bool)] = 1e6
-    hs2, cache2 = seed.encoder_forward(to_dev(x2), h0, W_h, W_c, b, mask=mask)
+    hs2, cache2 = rnn.encoder_forward(to_dev(x2), h0, W_h, W_c, b, mask=mask)
     np.testing.assert_array_equal(hs_h, host(hs2))
     dhs = to_dev(rng.standard_normal(hs.shape))
-    dx, dh0, grads = seed.encoder_backward(dhs, cache2)
+    dx, dh0, grads = rnn.encoder_backward(dhs, cache2)
     assert np.all(host(dx)[~mask.astype(bool)] == 0.0)
     # a row that is padding throughout passes its whole gradient straight to h0
     np.testing.assert_allclose(host(dh0)[2], host(dhs)[:, 2].sum(axis=0), rtol=1e-13)
@@ -140,14 +140,14 @@ def test_mask_carries_the_state_and_padding_gets_no_gradient(xp, rng):
 
 def test_dh_last_is_an_extra_gradient_on_hs_minus_1_and_nothing_is_mutated(xp, rng):
     x, h0, W_h, W_c, b = _random_encoder(rng)
-    hs, cache = seed.encoder_forward(x, h0, W_h, W_c, b)
+    hs, cache = rnn.encoder_forward(x, h0, W_h, W_c, b)
     dhs = rng.standard_normal(hs.shape)
     dh_last = rng.standard_normal(hs.shape[1:])
     dhs_dev, dh_last_dev = to_dev(dhs), to_dev(dh_last)
-    a = seed.encoder_backward(dhs_dev, cache, dh_last=dh_last_dev)
+    a = rnn.encoder_backward(dhs_dev, cache, dh_last=dh_last_dev)
     folded = dhs.copy()
     folded[-1] += dh_last
-    b_ = seed.encoder_backward(to_dev(folded), cache)
+    b_ = rnn.encoder_backward(to_dev(folded), cache)
     for u, v in [(a[0], b_[0]), (a[1], b_[1])] + [(a[2][k], b_[2][k]) for k in a[2]]:
         np.testing.assert_allclose(host(u), host(v), rtol=1e-13, atol=1e-15)
     np.testing.assert_array_equal(host(dhs_dev), dhs)
@@ -155,8 +155,8 @@ def test_dh_last_is_an_extra_gradient_on_hs_minus_1_and_nothing_is_mutated(xp, r
     # dhs=None: only the final state carries a gradient
     only_last = np.zeros_like(dhs)
     only_last[-1] = dh_last
-    c_ = seed.encoder_backward(None, cache, dh_last=dh_last_dev)
-    d_ = seed.encoder_backward(to_dev(only_last), cache)
+    c_ = rnn.encoder_backward(None, cache, dh_last=dh_last_dev)
+    d_ = rnn.encoder_backward(to_dev(only_last), cache)
     np.testing.assert_allclose(host(c_[0]), host(d_[0]), rtol=1e-13, atol=1e-15)
 
 
@@ -164,13 +164,13 @@ def test_decoder_final_reading_equals_the_same_h_at_every_step(xp, rng):
     T, N, Dh, S = 4, 2, 3, 3
     h = rng.standard_normal((N, Dh))
     s0, W_o, W_s, b = (to_dev(rng.standard_normal(s)) for s in ((N, S), (S, Dh), (S, S), (S,)))
-    os_final, c_final = seed.decoder_forward(to_dev(h), s0, W_o, W_s, b, steps=T)
+    os_final, c_final = rnn.decoder_forward(to_dev(h), s0, W_o, W_s, b, steps=T)
     tiled = np.broadcast_to(h, (T, N, Dh)).copy()
-    os_tiled, c_tiled = seed.decoder_forward(to_dev(tiled), s0, W_o, W_s, b)
+    os_tiled, c_tiled = rnn.decoder_forward(to_dev(tiled), s0, W_o, W_s, b)
     np.testing.assert_allclose(host(os_final), host(os_tiled), rtol=1e-13, atol=1e-15)
     dos = to_dev(rng.standard_normal((T, N, S)))
-    dh_f, ds0_f, _, g_f = seed.decoder_backward(dos, c_final)
-    dh_t, ds0_t, _, g_t = seed.decoder_backward(dos, c_tiled)
+    dh_f, ds0_f, _, g_f = rnn.decoder_backward(dos, c_final)
+    dh_t, ds0_t, _, g_t = rnn.decoder_backward(dos, c_tiled)
     assert dh_f.shape == (N, Dh)
     np.testing.assert_allclose(host(dh_f), host(dh_t).sum(axis=0), rtol=1e-12, atol=1e-15)
     for k in g_f:
@@ -183,53 +183,53 @@ def test_decoder_final_reading_equals_the_same_h_at_every_step(xp, rng):
 
 
 def test_protocol_constants_and_shapes():
-    assert seed.STATE_NAMES == ("h",) and seed.GATES == 1
-    assert seed.TORCH_NAMES == {"W_h": "weight_ih", "W_c": "weight_hh", "b": "bias_ih"}
-    assert seed.param_shapes(3, 5) == {"W_h": (5, 3), "W_c": (5, 5), "b": (5,)}
+    assert rnn.STATE_NAMES == ("h",) and rnn.GATES == 1
+    assert rnn.TORCH_NAMES == {"W_h": "weight_ih", "W_c": "weight_hh", "b": "bias_ih"}
+    assert rnn.param_shapes(3, 5) == {"W_h": (5, 3), "W_c": (5, 5), "b": (5,)}
 
 
 def test_init_params_host_float32_bounded_and_seeded():
-    p = seed.init_params(np.random.default_rng(7), 3, 16)
-    q = seed.init_params(np.random.default_rng(7), 3, 16)
-    r = seed.init_params(np.random.default_rng(8), 3, 16)
-    for name, shape in seed.param_shapes(3, 16).items():
+    p = rnn.init_params(np.random.default_rng(7), 3, 16)
+    q = rnn.init_params(np.random.default_rng(7), 3, 16)
+    r = rnn.init_params(np.random.default_rng(8), 3, 16)
+    for name, shape in rnn.param_shapes(3, 16).items():
         assert isinstance(p[name], np.ndarray) and p[name].dtype == np.float32
         assert p[name].shape == shape
         assert np.all(np.abs(p[name]) <= 1 / math.sqrt(16))
         np.testing.assert_array_equal(p[name], q[name])
         assert not np.array_equal(p[name], r[name])
-    assert seed.init_params(np.random.default_rng(0), 2, 2, np.float64)["b"].dtype == np.float64
+    assert rnn.init_params(np.random.default_rng(0), 2, 2, np.float64)["b"].dtype == np.float64
     with pytest.raises(TypeError, match="numpy.random.Generator"):
-        seed.init_params(0, 3, 4)
+        rnn.init_params(0, 3, 4)
     with pytest.raises(TypeError, match="floating-point dtype, got int64"):
-        seed.init_params(np.random.default_rng(0), 3, 4, np.int64)
+        rnn.init_params(np.random.default_rng(0), 3, 4, np.int64)
 
 
 def test_protocol_matches_the_article_functions(xp, rng):
     x, h0, W_h, W_c, b = _random_encoder(rng)
     params = {"W_h": W_h, "W_c": W_c, "b": b}
     mask = np.array([[1, 1, 1]] * 3 + [[1, 0, 1]] * 2)
-    hs, (h_T,), cache = seed.sequence_forward(x, (h0,), params, mask=mask, f="tanh")
-    hs_a, cache_a = seed.encoder_forward(x, h0, W_h, W_c, b, mask=mask)
+    hs, (h_T,), cache = rnn.sequence_forward(x, (h0,), params, mask=mask, f="tanh")
+    hs_a, cache_a = rnn.encoder_forward(x, h0, W_h, W_c, b, mask=mask)
     np.testing.assert_array_equal(host(hs), host(hs_a))
     np.testing.assert_array_equal(host(h_T), host(hs)[-1])
     dhs = to_dev(rng.standard_normal(hs.shape))
-    dx, (dh0,), grads = seed.sequence_backward(dhs, None, cache)
-    dx_a, dh0_a, grads_a = seed.encoder_backward(dhs, cache_a)
+    dx, (dh0,), grads = rnn.sequence_backward(dhs, None, cache)
+    dx_a, dh0_a, grads_a = rnn.encoder_backward(dhs, cache_a)
     np.testing.assert_array_equal(host(dx), host(dx_a))
     np.testing.assert_array_equal(host(dh0), host(dh0_a))
     assert set(grads) == {"W_h", "W_c", "b"}
     # state0=None is a zero state
-    hs0, _, _ = seed.sequence_forward(x, None, params)
-    hs0_a, _ = seed.encoder_forward(x, to_dev(np.zeros(h0.shape)), W_h, W_c, b)
+    hs0, _, _ = rnn.sequence_forward(x, None, params)
+    hs0_a, _ = rnn.encoder_forward(x, to_dev(np.zeros(h0.shape)), W_h, W_c, b)
     np.testing.assert_array_equal(host(hs0), host(hs0_a))
 
 
 def test_protocol_step_with_none_gradient_means_zero(xp, rng):
     x, h0, W_h, W_c, b = _random_encoder(rng)
     params = {"W_h": W_h, "W_c": W_c, "b": b}
-    (h,), cache = seed.step_forward(x[0], (h0,), params)
-    dx, (dh_prev,), grads = seed.step_backward((None,), cache)
+    (h,), cache = rnn.step_forward(x[0], (h0,), params)
+    dx, (dh_prev,), grads = rnn.step_backward((None,), cache)
     assert not np.any(host(dx)) and not np.any(host(dh_prev))
     assert not any(np.any(host(g)) for g in grads.values())
 
@@ -243,29 +243,29 @@ def test_encoder_validation_names_expected_and_got(xp, rng):
     x, h0, W_h, W_c, b = _random_encoder(rng)                 # T5 N3 D3 H4
     with pytest.raises(ValueError, match=r"encoder x: expected shape \(T, N, D\) = "
                                          r"\(5, 3, 3\), got \(5, 3, 2\)"):
-        seed.encoder_forward(x[..., :2], h0, W_h, W_c, b)
+        rnn.encoder_forward(x[..., :2], h0, W_h, W_c, b)
     with pytest.raises(ValueError, match=r"encoder h0: expected shape \(N, H\) = \(3, 4\), "
                                          r"got \(2, 4\)"):
-        seed.encoder_forward(x, h0[:2], W_h, W_c, b)
+        rnn.encoder_forward(x, h0[:2], W_h, W_c, b)
     with pytest.raises(ValueError, match=r"encoder W_c: expected shape \(H, H\) = \(4, 4\)"):
-        seed.encoder_forward(x, h0, W_h, to_dev(np.zeros((4, 5))), b)
+        rnn.encoder_forward(x, h0, W_h, to_dev(np.zeros((4, 5))), b)
     with pytest.raises(ValueError, match=r"encoder b: expected shape \(H,\) = \(4,\), got \(3,\)"):
-        seed.encoder_forward(x, h0, W_h, W_c, b[:3])
+        rnn.encoder_forward(x, h0, W_h, W_c, b[:3])
     with pytest.raises(TypeError, match=r"encoder x .*floating-point array, got dtype int64"):
-        seed.encoder_forward(to_dev(np.zeros((5, 3, 3)), np.int64), h0, W_h, W_c, b)
+        rnn.encoder_forward(to_dev(np.zeros((5, 3, 3)), np.int64), h0, W_h, W_c, b)
     with pytest.raises(TypeError, match="encoder: expected all arrays to share one dtype"):
-        seed.encoder_forward(to_dev(host(x), np.float32), h0, W_h, W_c, b)
+        rnn.encoder_forward(to_dev(host(x), np.float32), h0, W_h, W_c, b)
     with pytest.raises(ValueError, match="unknown activation 'softmax': expected one of"):
-        seed.encoder_forward(x, h0, W_h, W_c, b, f="softmax")
+        rnn.encoder_forward(x, h0, W_h, W_c, b, f="softmax")
     with pytest.raises(ValueError, match=r"encoder mask: expected shape \(5, 3\)"):
-        seed.encoder_forward(x, h0, W_h, W_c, b, mask=np.ones((3, 5)))
+        rnn.encoder_forward(x, h0, W_h, W_c, b, mask=np.ones((3, 5)))
     with pytest.raises(ValueError, match=r"encoder x \(N, D\): expected a 2-d array"):
-        seed.encoder_step_forward(x, h0, W_h, W_c, b)
+        rnn.encoder_step_forward(x, h0, W_h, W_c, b)
     with pytest.raises(ValueError, match="expected keys W_h, W_c, b, missing W_c"):
-        seed.sequence_forward(x, (h0,), {"W_h": W_h, "b": b})
-    _, cache = seed.encoder_forward(x, h0, W_h, W_c, b)
+        rnn.sequence_forward(x, (h0,), {"W_h": W_h, "b": b})
+    _, cache = rnn.encoder_forward(x, h0, W_h, W_c, b)
     with pytest.raises(ValueError, match=r"encoder dhs: expected shape \(5, 3, 4\)"):
-        seed.encoder_backward(to_dev(np.zeros((5, 3, 3))), cache)
+        rnn.encoder_backward(to_dev(np.zeros((5, 3, 3))), cache)
 
 
 def test_decoder_validation(xp, rng):
@@ -273,18 +273,18 @@ def test_decoder_validation(xp, rng):
                           ((4, 2, 3), (2, 5), (5, 3), (5, 5), (5,)))
     y_prev, W_y = to_dev(rng.standard_normal((4, 2, 2))), to_dev(rng.standard_normal((5, 2)))
     with pytest.raises(ValueError, match="y_prev and W_y go together.*y_prev given and W_y None"):
-        seed.decoder_forward(h, s0, W_o, W_s, b, y_prev=y_prev)
+        rnn.decoder_forward(h, s0, W_o, W_s, b, y_prev=y_prev)
     with pytest.raises(ValueError, match=r"decoder W_y: expected shape \(S, E\) with S = 5"):
-        seed.decoder_forward(h, s0, W_o, W_s, b, y_prev=y_prev, W_y=to_dev(np.zeros((4, 2))))
+        rnn.decoder_forward(h, s0, W_o, W_s, b, y_prev=y_prev, W_y=to_dev(np.zeros((4, 2))))
     with pytest.raises(ValueError, match=r"decoder h: expected shape \(T, N, Dh\) or \(N, Dh\) "
                                          r"with Dh = 3"):
-        seed.decoder_forward(h[..., :2], s0, W_o, W_s, b)
+        rnn.decoder_forward(h[..., :2], s0, W_o, W_s, b)
     with pytest.raises(ValueError, match="the number of steps T must come from y_prev, mask"):
-        seed.decoder_forward(h[0], s0, W_o, W_s, b)
+        rnn.decoder_forward(h[0], s0, W_o, W_s, b)
     with pytest.raises(ValueError, match=r"T disagrees between inputs \(h: 4, y_prev: 3\)"):
-        seed.decoder_forward(h, s0, W_o, W_s, b, y_prev=y_prev[:3], W_y=W_y)
+        rnn.decoder_forward(h, s0, W_o, W_s, b, y_prev=y_prev[:3], W_y=W_y)
     with pytest.raises(ValueError, match=r"decoder s_prev: expected shape \(N, S\) = \(2, 5\)"):
-        seed.decoder_step_forward(h[0], s0[:, :3], W_o, W_s, b)
+        rnn.decoder_step_forward(h[0], s0[:, :3], W_o, W_s, b)
 
 
 def test_host_arrays_on_the_device_are_refused_clearly():
@@ -292,7 +292,7 @@ def test_host_arrays_on_the_device_are_refused_clearly():
     with backend.use_backend("devicesim"):
         W_h, W_c, b = (to_dev(rng.standard_normal(s)) for s in ((4, 3), (4, 4), (4,)))
         with pytest.raises(TypeError, match="host numpy.ndarray; move it with"):
-            seed.encoder_forward(rng.standard_normal((2, 1, 3)), None, W_h, W_c, b)
+            rnn.encoder_forward(rng.standard_normal((2, 1, 3)), None, W_h, W_c, b)
 
 
 # ---------------------------------------------------------------------------------------
@@ -302,25 +302,25 @@ def test_host_arrays_on_the_device_are_refused_clearly():
 
 @pytest.mark.torch
 @pytest.mark.parametrize("f", ["tanh", "relu"])
-def test_seed_cell_matches_torch_rnn(f, rng):
+def test_rnn_cell_matches_torch_rnn(f, rng):
     torch = pytest.importorskip("torch")
     T, N, D, H = 5, 3, 4, 6
-    params = seed.init_params(rng, D, H, np.float64)
+    params = rnn.init_params(rng, D, H, np.float64)
     x, h0, dhs = (rng.standard_normal(s) for s in ((T, N, D), (N, H), (T, N, H)))
     lengths = [5, 2, 4]
     mask = np.arange(T)[:, None] < np.array(lengths)[None, :]
-    hs, (h_T,), cache = seed.sequence_forward(x, (h0,), params, mask=mask, f=f)
-    dx, (dh0,), grads = seed.sequence_backward(dhs * mask[..., None], None, cache)
+    hs, (h_T,), cache = rnn.sequence_forward(x, (h0,), params, mask=mask, f=f)
+    dx, (dh0,), grads = rnn.sequence_backward(dhs * mask[..., None], None, cache)
 
-    rnn = torch.nn.RNN(D, H, nonlinearity=f, dtype=torch.float64)
+    module = torch.nn.RNN(D, H, nonlinearity=f, dtype=torch.float64)
     with torch.no_grad():
-        for ours, stem in seed.TORCH_NAMES.items():
-            getattr(rnn, f"{stem}_l0").copy_(torch.from_numpy(params[ours]))
-        rnn.bias_hh_l0.zero_()                                  # export: bias_hh = 0
+        for ours, stem in rnn.TORCH_NAMES.items():
+            getattr(module, f"{stem}_l0").copy_(torch.from_numpy(params[ours]))
+        module.bias_hh_l0.zero_()                                  # export: bias_hh = 0
     xt = torch.tensor(x, requires_grad=True)
     h0t = torch.tensor(h0[None], requires_grad=True)
     packed = torch.nn.utils.rnn.pack_padded_sequence(xt, lengths, enforce_sorted=False)
-    out, h_n = rnn(packed, h0t)
+    out, h_n = module(packed, h0t)
     out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, total_length=T)
     (out * torch.tensor(dhs)).sum().backward()
 
@@ -329,13 +329,13 @@ def test_seed_cell_matches_torch_rnn(f, rng):
     np.testing.assert_allclose(h_T, h_n.detach().numpy()[0], rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(dh0, h0t.grad.numpy()[0], rtol=1e-10, atol=1e-13)
-    for ours, stem in seed.TORCH_NAMES.items():
-        theirs = getattr(rnn, f"{stem}_l0").grad.numpy()
+    for ours, stem in rnn.TORCH_NAMES.items():
+        theirs = getattr(module, f"{stem}_l0").grad.numpy()
         np.testing.assert_allclose(grads[ours], theirs, rtol=1e-10, atol=1e-13)
     # import: b = bias_ih + bias_hh reproduces PyTorch when bias_hh is not zero
     with torch.no_grad():
-        rnn.bias_hh_l0.copy_(torch.linspace(-0.3, 0.3, H, dtype=torch.float64))
-    summed = dict(params, b=params["b"] + rnn.bias_hh_l0.detach().numpy())
-    hs2, _, _ = seed.sequence_forward(x, (h0,), summed, f=f)
-    ref, _ = rnn(torch.tensor(x), torch.tensor(h0[None]))
+        module.bias_hh_l0.copy_(torch.linspace(-0.3, 0.3, H, dtype=torch.float64))
+    summed = dict(params, b=params["b"] + module.bias_hh_l0.detach().numpy())
+    hs2, _, _ = rnn.sequence_forward(x, (h0,), summed, f=f)
+    ref, _ = module(torch.tensor(x), torch.tensor(h0[None]))
     np.testing.assert_allclose(hs2, ref.detach().numpy(), rtol=1e-12, atol=1e-14)
