@@ -1,7 +1,9 @@
 r"""Decoding without teacher forcing: greedy search and beam search.
 
-Both reuse the model's own step (:meth:`minis2s.model.Seq2Seq.decode_step`), feed
-the model its previous choice, and run a whole batch at once. Bookkeeping
+Both run the model's forward-only fast step (:meth:`minis2s.model.seq2seq.Seq2Seq.decoder`:
+the same function as :meth:`~minis2s.model.seq2seq.Seq2Seq.decode_step`, with its weights
+and memory arranged once and no gradient caches), feed the model its previous choice,
+and run a whole batch at once. Bookkeeping
 (which token, which beam) is done on the host from the log-probabilities of
 each step; states stay on the device and are reordered there.
 
@@ -28,6 +30,12 @@ the ``n_best`` entries with the highest *score* (the length-normalised
 log-probability) are returned. Ranking by log-probability during the search
 means a finished hypothesis is only dropped for ``k`` more likely ones; with
 ``k = 1`` this is exactly greedy search.
+
+Step limit. A row stops at ``</s>`` or after ``max_len`` steps (``</s>`` included; by
+default the reading's limit, 2 x source length + 10, or source length + 1 for
+``aligned``). A hypothesis cut there has ``finished=False``, and ``limit`` says how
+many steps its row had: a model that never emits ``</s>`` (untrained, or asked for
+something it never saw) shows there, for the caller to report.
 """
 
 from __future__ import annotations
@@ -37,7 +45,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from minis2s import backend
-from minis2s.model import BOS_ID, EOS_ID, Seq2Seq, log_softmax
+from minis2s.data.vocab import BOS_ID, EOS_ID
+from minis2s.model import Seq2Seq
+from minis2s.model.inputs import check_count, check_real
+from minis2s.ops.softmax_ce import log_softmax
 
 
 @dataclass
@@ -48,28 +59,68 @@ class Hypothesis:
     score: float                # log_prob / lp(length), the beam objective
     log_prob: float             # sum of the token log-probabilities (</s> included)
     attention: np.ndarray | None  # (steps, source length) weights, or None
-    finished: bool = True       # False when cut at max_len
+    finished: bool = True       # False: cut at the step limit without </s>
+    limit: int | None = None    # the most steps its row could take (</s> included)
 
 
 def length_penalty(length: int, alpha: float) -> float:
-    """:math:`((5 + m) / 6)^\\alpha` for a hypothesis of ``m`` tokens (``</s>`` included)."""
-    return ((5.0 + length) / 6.0) ** alpha
+    """:math:`((5 + m) / 6)^\\alpha` for a hypothesis of ``m`` tokens (``</s>`` included),
+    ``alpha`` a finite number >= 0."""
+    if isinstance(length, (bool, np.bool_)) or not isinstance(length, (int, np.integer)) \
+            or length < 0:
+        raise ValueError(f"length: expected an integer >= 0, got {length!r}")
+    return ((5.0 + length) / 6.0) ** check_real(alpha, "alpha", low=0.0)
+
+
+_MODEL_API = ("config", "reading", "check_batch", "encode", "decode_step", "output_logits")
+
+
+def _check_model(model) -> None:
+    if not all(hasattr(model, name) for name in _MODEL_API):
+        raise TypeError(f"model: expected a minis2s.model.Seq2Seq, got {type(model).__name__}")
 
 
 def row_limits(model: Seq2Seq, src_len: np.ndarray, max_len: int | None) -> np.ndarray:
     """The most output steps of each row (``</s>`` included): ``max_len`` if given, else
-    source length + 1 (aligned) or 2 x source length + 10 -- per row, so that a
+    the reading's default (:meth:`~minis2s.model.contexts.base.ContextReading.max_steps`:
+    2 x source length + 10; source length + 1 for ``aligned``) -- per row, so that a
     sentence's result does not depend on the rest of its batch."""
     if max_len is None:
-        return src_len + 1 if model.config.context == "aligned" else 2 * src_len + 10
-    if not isinstance(max_len, (int, np.integer)) or isinstance(max_len, bool) or max_len < 1:
+        return model.reading.max_steps(np.asarray(src_len))
+    if not isinstance(max_len, (int, np.integer)) or isinstance(max_len, (bool, np.bool_)) \
+            or max_len < 1:
         raise ValueError(f"max_len: expected a positive integer, got {max_len!r}")
     return np.full(len(src_len), int(max_len))
 
 
-def _step_log_probs(model: Seq2Seq, memory, y, state, t):
-    h, state, weights, _ = model.decode_step(memory, y, state, t)
+def decoder_steps(model: Seq2Seq, memory):
+    """The step decoding runs: ``step(y_prev, state, t) -> (top output, new state, attention
+    weights or None)``. A :class:`~minis2s.model.seq2seq.Seq2Seq`'s forward-only fast step
+    (:meth:`~minis2s.model.seq2seq.Seq2Seq.decoder`: weights and memory arranged once, no
+    gradient caches kept); for a stand-in model with only ``decode_step``, or a model that
+    redefines it (a scripted model in a lesson), its ``decode_step``."""
+    make = getattr(model, "decoder", None)
+    if make is not None and getattr(type(model), "decode_step", None) is Seq2Seq.decode_step:
+        return make(memory).step
+
+    def step(y, state, t):
+        h, state, weights, _ = model.decode_step(memory, y, state, t)
+        return h, state, weights
+
+    return step
+
+
+def _step_log_probs(model: Seq2Seq, step, y, state, t, live: np.ndarray):
+    """One step of every row: ``(log-probabilities (rows, V) float64 host, state,
+    attention (Ts, rows) host or None)``; a NaN at a ``live`` row is refused."""
+    h, state, weights = step(y, state, t)
     logp = backend.to_host(log_softmax(model.output_logits(h))).astype(np.float64)
+    bad = live & np.isnan(logp.max(axis=1))          # a row's max is NaN iff it holds one
+    if bad.any():
+        raise ValueError(
+            f"decoding: the model's log-probabilities are NaN at step {t} (rows "
+            f"{np.flatnonzero(bad)[:10].tolist()}): its parameters hold NaN or inf, or are "
+            "so large that its logits overflow (a diverged training run, a damaged checkpoint)")
     attn = None if weights is None else backend.to_host(weights)   # (Ts, rows)
     return logp, state, attn
 
@@ -79,40 +130,47 @@ def greedy_decode(model: Seq2Seq, src, max_len: int | None = None,
     """The article's greedy search: the argmax token at each step, until ``</s>``.
 
     ``src (Ts, N)`` host ids (padded with 0) -> one :class:`Hypothesis` per sentence.
-    ``max_len`` bounds the output length (default: see :func:`row_limits`).
+    ``max_len`` bounds the output length (default: see :func:`row_limits`); ``alpha``
+    is the length penalty's exponent (>= 0, see the module docstring).
     """
+    _check_model(model)
+    alpha = check_real(alpha, "alpha", low=0.0)
     batch = model.check_batch(src)
     n = batch.src.shape[1]
     limits = row_limits(model, batch.src_len, max_len)
     memory, _ = model.encode(batch)
+    step = decoder_steps(model, memory)
     state = memory.state0
     y = np.full(n, BOS_ID)
-    tokens: list[list[int]] = [[] for _ in range(n)]
     logp_sum = np.zeros(n)
-    attn_rows: list[list[np.ndarray]] = [[] for _ in range(n)]
+    taken = np.zeros(n, dtype=int)               # steps each row ran (its </s> included)
     done = np.zeros(n, dtype=bool)
     finished = np.zeros(n, dtype=bool)
+    chosen, attn_steps = [], []
     for t in range(int(limits.max())):
-        logp, state, attn = _step_log_probs(model, memory, y, state, t)
+        logp, state, attn = _step_log_probs(model, step, y, state, t, ~done)
         y = logp.argmax(axis=1)
-        for i in np.flatnonzero(~done):
-            logp_sum[i] += logp[i, y[i]]
-            if attn is not None:
-                attn_rows[i].append(attn[: batch.src_len[i], i])
-            if y[i] == EOS_ID:
-                done[i] = finished[i] = True
-            else:
-                tokens[i].append(int(y[i]))
-                done[i] = t + 1 >= limits[i]
+        live = np.flatnonzero(~done)             # the bookkeeping of every live row at once
+        logp_sum[live] += logp[live, y[live]]
+        taken[live] += 1
+        chosen.append(y)
+        attn_steps.append(attn)
+        ended = live[y[live] == EOS_ID]
+        done[ended] = finished[ended] = True
+        done[live[t + 1 >= limits[live]]] = True
         if done.all():
             break
-    return [
-        Hypothesis(tokens[i],
-                   float(logp_sum[i] / length_penalty(len(tokens[i]) + finished[i], alpha)),
-                   float(logp_sum[i]), np.array(attn_rows[i]) if attn_rows[i] else None,
-                   bool(finished[i]))
-        for i in range(n)
-    ]
+    chosen_all = np.stack(chosen)                                  # (steps, N)
+    attn_all = None if attn_steps[0] is None else np.stack(attn_steps)   # (steps, Ts, N)
+    hyps = []
+    for i in range(n):
+        tokens = [int(v) for v in chosen_all[:taken[i] - finished[i], i]]   # without </s>
+        attention = (None if attn_all is None
+                     else np.array(attn_all[:taken[i], : batch.src_len[i], i]))
+        hyps.append(Hypothesis(
+            tokens, float(logp_sum[i] / length_penalty(len(tokens) + finished[i], alpha)),
+            float(logp_sum[i]), attention, bool(finished[i]), int(limits[i])))
+    return hyps
 
 
 @dataclass
@@ -129,25 +187,27 @@ def beam_decode(model: Seq2Seq, src, beam_size: int = 5, max_len: int | None = N
                 alpha: float = 0.6, n_best: int = 1) -> list[list[Hypothesis]]:
     """Beam search of width ``beam_size`` (see the module docstring).
 
-    ``src (Ts, N)`` host ids -> for each sentence, its ``n_best`` hypotheses, best first.
+    ``src (Ts, N)`` host ids -> for each sentence, its ``n_best`` hypotheses, best first
+    (``1 <= n_best <= beam_size``).
     """
-    if not isinstance(beam_size, (int, np.integer)) or beam_size < 1:
-        raise ValueError(f"beam_size: expected an integer >= 1, got {beam_size!r}")
-    if not isinstance(n_best, (int, np.integer)) or not 1 <= n_best <= beam_size:
-        raise ValueError(
-            f"n_best: expected an integer in [1, beam_size={beam_size}], got {n_best!r}")
+    _check_model(model)
+    beam_size = check_count(beam_size, "beam_size")
+    n_best = check_count(n_best, "n_best (at most beam_size)", high=beam_size)
+    alpha = check_real(alpha, "alpha", low=0.0)
     batch = model.check_batch(src)
     n, k = batch.src.shape[1], int(beam_size)
     limits = row_limits(model, batch.src_len, max_len)
     base, _ = model.encode(batch)
     memory = base.select(np.repeat(np.arange(n), k))        # row i*k + b: sentence i, slot b
+    step = decoder_steps(model, memory)
     state = memory.state0
     beams: list[list[_Entry | None]] = [
         [_Entry([], 0.0, [], False)] + [None] * (k - 1) for _ in range(n)]
     done = np.zeros(n, dtype=bool)
     y = np.full(n * k, BOS_ID)
     for t in range(int(limits.max())):
-        logp, state, attn = _step_log_probs(model, memory, y, state, t)
+        live = np.repeat(~done, k)
+        logp, state, attn = _step_log_probs(model, step, y, state, t, live)
         parents = np.arange(n * k)
         for i in np.flatnonzero(~done):
             # candidates: each finished entry as it stands, each live prefix + its k best tokens
@@ -182,11 +242,11 @@ def beam_decode(model: Seq2Seq, src, beam_size: int = 5, max_len: int | None = N
         y = np.array([EOS_ID if e is None or e.finished else (e.tokens[-1] if e.tokens else BOS_ID)
                       for beam in beams for e in beam])
     results = []
-    for beam in beams:
+    for beam, limit in zip(beams, limits):
         hyps = [Hypothesis(list(e.tokens),
                            e.log_prob / length_penalty(len(e.tokens) + e.finished, alpha),
                            e.log_prob, np.array(e.attention) if e.attention else None,
-                           e.finished)
+                           e.finished, int(limit))
                 for e in beam if e is not None]
         results.append(sorted(hyps, key=lambda h: -h.score)[:n_best])
     return results

@@ -9,7 +9,7 @@ import pytest
 from minis2s import backend
 from minis2s.checks.model import SRC_VOCAB, TGT_VOCAB, toy_batch
 from minis2s.decode import beam_decode, greedy_decode
-from minis2s.model import ModelConfig, Seq2Seq
+from minis2s.model import CONTEXTS, CheckedBatch, ModelConfig, Seq2Seq
 from minis2s.optim import make_optimizer
 
 READINGS = [
@@ -183,6 +183,14 @@ def test_bad_configs_are_refused_clearly():
         ModelConfig.from_dict({"src_vocab": 10, "tgt_vocab": 10, "colour": "red"})
     config = ModelConfig(10, 12, cell="gru", layers=2)
     assert ModelConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="embedding: expected a positive integer or None"):
+        ModelConfig(10, 10, embedding=True)                  # not a size of 1
+
+
+def test_the_old_cell_name_is_read_as_rnn():
+    old = ModelConfig(10, 12, cell="seed")
+    assert old.cell == "rnn" and old == ModelConfig(10, 12, cell="rnn")
+    assert ModelConfig.from_dict({**old.to_dict(), "cell": "seed"}) == old
 
 
 # --- learning ------------------------------------------------------------------------------
@@ -266,8 +274,8 @@ class _TreeLM:
              (3, 3): {2: 0.95, 3: 0.03, 4: 0.02},
              (4,): {2: 0.90, 3: 0.05, 4: 0.05}}
 
-    class config:
-        context = "attention"
+    config = None
+    reading = CONTEXTS["attention"](None)
 
     class _Memory:
         def __init__(self, rows):
@@ -280,8 +288,8 @@ class _TreeLM:
         self.prefixes = [()]
 
     def check_batch(self, src):
-        from minis2s.model import Batch
-        return Batch(src, np.array([src.shape[0]] * src.shape[1]), None, None, None, None, 0)
+        return CheckedBatch(src, np.array([src.shape[0]] * src.shape[1]), None, None, None,
+                            None, 0)
 
     def encode(self, batch):
         return self._Memory(batch.src.shape[1]), None

@@ -37,13 +37,17 @@ def toy_batch(aligned: bool, rng: np.random.Generator):
     return src, tgt_in, tgt_out
 
 
-def _build(teacher_forcing: float = 1.0, scale: float = 1.5, **settings):
+def build_model_check(teacher_forcing: float = 1.0, scale: float = 1.5, **settings):
+    """A :class:`~minis2s.checks.GradCase` builder: a tiny float64 model of ``settings`` (hidden 4,
+    embedding 3 unless given), its weights scaled by ``scale`` (attention's by twice
+    that), the loss of :func:`toy_batch` as the function checked."""
+
     def build(rng: np.random.Generator):
         config = ModelConfig(SRC_VOCAB, TGT_VOCAB, **{"hidden": 4, "embedding": 3, **settings})
         model = Seq2Seq(config, rng, dtype=np.float64)
         for name in model.params:           # larger weights: gradients well above the
             model.params[name] *= 2 * scale if name.startswith("attn.") else scale  # noise
-        src, tgt_in, tgt_out = toy_batch(config.context == "aligned", rng)
+        src, tgt_in, tgt_out = toy_batch(model.reading.equal_lengths, rng)
 
         def forward(params):
             model.params = params
@@ -68,22 +72,22 @@ READINGS = {
     "general": {"context": "attention", "attention": "general"},
 }
 
+def model_case(piece: str, **kwargs) -> GradCase:
+    """A whole-model case (``kwargs`` as for :func:`build_model_check`)."""
+    return GradCase(piece, build_model_check(**kwargs), tol=1e-6, max_entries=6, h=1e-4)
+
+
 CASES = [
-    GradCase(f"model.{cell}.{reading}", _build(cell=cell, **settings), tol=1e-6, max_entries=6,
-             h=1e-4)
-    for cell in ("seed", "lstm", "gru")
+    model_case(f"model.{cell}.{reading}", cell=cell, **settings)
+    for cell in ("rnn", "lstm", "gru")
     for reading, settings in READINGS.items()
 ] + [
-    GradCase("model.lstm.2layer_bidir_additive",
-             _build(cell="lstm", layers=2, bidirectional=True, context="attention", scale=3.0),
-             tol=1e-6, max_entries=6, h=1e-4),
-    GradCase("model.gru.bidir_final_onehot",
-             _build(cell="gru", bidirectional=True, context="final", embedding=None),
-             tol=1e-6, max_entries=6, h=1e-4),
-    GradCase("model.lstm.teacher_forcing_0.5",
-             _build(teacher_forcing=0.5, cell="lstm", context="attention", attention="general"),
-             tol=1e-6, max_entries=6, h=1e-4),
-    GradCase("model.gru.aligned_2layer_dropout",
-             _build(cell="gru", layers=2, context="aligned", dropout=0.3),
-             tol=1e-6, max_entries=6, h=1e-4),
+    model_case("model.lstm.2layer_bidir_additive", cell="lstm", layers=2, bidirectional=True,
+               context="attention", scale=3.0),
+    model_case("model.gru.bidir_final_onehot", cell="gru", bidirectional=True, context="final",
+               embedding=None),
+    model_case("model.lstm.teacher_forcing_0.5", teacher_forcing=0.5, cell="lstm",
+               context="attention", attention="general"),
+    model_case("model.gru.aligned_2layer_dropout", cell="gru", layers=2, context="aligned",
+               dropout=0.3),
 ]

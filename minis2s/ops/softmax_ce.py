@@ -1,4 +1,5 @@
-"""Softmax with masked sequence cross-entropy: the loss of a padded batch.
+"""Softmax with masked sequence cross-entropy: the loss of a padded batch (and the
+decoders' log-softmax, :func:`~minis2s.ops.softmax_ce.log_softmax`).
 
 For logits ``z`` ``(T, N, V)``, target ids ``y`` ``(T, N)`` and a padding mask
 ``m`` ``(T, N)`` (1 = real token, 0 = padding)::
@@ -131,3 +132,15 @@ def softmax_cross_entropy_backward(dloss: Any, cache: SoftmaxCECache) -> Any:
     if cache.mask is None:
         return dz
     return xp.where(cache.mask[..., None], dz, 0.0)           # m: exactly zero at padding
+
+
+def log_softmax(logits: Any) -> Any:
+    """``log p = z - c - log sum_v exp(z_v - c)`` over the last axis, ``c = max_v z``.
+
+    ``logits (..., V)`` float on the active backend -> the log-probabilities, same shape
+    (the decoders' step scores; no backward, decoding needs none).
+    """
+    check_float(logits, "log_softmax logits (..., V)")
+    xp = backend.get_xp()
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
