@@ -17,13 +17,15 @@ Members of the archive::
                  (name, dtype, shape and bytes), so a damaged file is refused
     a0, a1, ...  the arrays, in the order they were found in the tree
 
-Writes are atomic: the archive is written to a temporary file in the *same*
-directory, flushed and ``fsync``-ed, then moved over the target with
-``os.replace`` (a rename, atomic on POSIX and Windows). A crash or Ctrl-C in the
-middle of a save leaves the previous checkpoint whole.
+Writes are atomic (:func:`minis2s.atomic.atomic_write`: a temporary file in the
+*same* directory, flushed and ``fsync``-ed, then renamed over the target): a crash
+or Ctrl-C in the middle of a save leaves the previous checkpoint whole.
 
 A missing, truncated, corrupted or foreign file raises :class:`CheckpointError`
 (a ``ValueError``) whose message names the file and says what is wrong.
+
+This module is the file *format* only. What a training run saves in a checkpoint,
+under which names, in which directory and when: :mod:`minis2s.train.rundir`.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,11 +40,11 @@ from typing import Any
 
 import numpy as np
 
+from minis2s.atomic import atomic_write
+
 FORMAT = "minis2s-checkpoint"
 VERSION = 1
 SUFFIX = ".npz"
-LAST = "checkpoint.last.npz"
-BEST = "checkpoint.best.npz"
 
 _META = "__meta__"
 _SUM = "__sha256__"
@@ -126,7 +127,7 @@ def save_checkpoint(path: str | os.PathLike, payload: Mapping[str, Any]) -> Path
 
     Parameters
     ----------
-    path : the file to write (conventionally ``.../checkpoint.last.npz``); its
+    path : the file to write (a run's are named in :mod:`minis2s.train.rundir`); its
         directory is created if needed.
     payload : dict with string keys; values are dicts, lists, str, int, float, bool,
         None, NumPy arrays (any numeric dtype and shape) or NumPy scalars.
@@ -145,71 +146,27 @@ def save_checkpoint(path: str | os.PathLike, payload: Mapping[str, Any]) -> Path
     members[_META] = np.array(meta_text)
     members[_SUM] = np.array(_digest(meta_text, arrays))
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **members)
-            f.flush()
-            os.fsync(f.fileno())
-            os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp made it private (0600)
-        os.replace(tmp_name, path)
-    except BaseException:  # also on KeyboardInterrupt: never leave a half-written temp file
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename itself durable (POSIX); silently skipped where unsupported."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    return atomic_write(path, lambda f: np.savez(f, **members))
 
 
 # --------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------
-def resolve_checkpoint_path(path: str | os.PathLike) -> Path:
-    """A checkpoint file, or a run directory (its best checkpoint, else its last one)."""
-    path = Path(path)
-    if path.is_dir():
-        for name in (BEST, LAST):
-            if (path / name).is_file():
-                return path / name
-        raise CheckpointError(f"checkpoint directory {path} holds neither {BEST} nor {LAST}")
-    if not path.exists():
-        raise CheckpointError(f"checkpoint {path}: no such file")
-    return path
-
-
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint` and return its payload.
 
-    ``path`` may be a file or a run directory (see :func:`resolve_checkpoint_path`).
     The payload comes back as saved, arrays as host NumPy arrays. Raises
     :class:`CheckpointError` naming the file when it is missing, is not an ``.npz``
     archive (e.g. truncated), holds pickled objects, lacks the minis2s format tag
     (a foreign file), was written by a newer format version, or fails its checksum.
     """
-    path = resolve_checkpoint_path(path)
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a directory, not a checkpoint file "
+                              "(minis2s.train.load_trained and the commands take a run "
+                              "directory)")
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path}: no such file")
     try:
         with open(path, "rb") as f:
             magic = f.read(4)

@@ -12,7 +12,7 @@ returns the figure (a notebook shows it) and, given ``path``, also saves it as P
   ``j`` (columns). A clean diagonal-ish band means the model learned where to look.
 * :func:`plot_grad_norms` -- the norm of the gradient reaching each source position
   ``j`` of one batch (e.g. ``||dL/dx_j||`` at the encoder's input), on a log scale:
-  with the plain ``seed`` recurrence and no attention, the gradient reaching early
+  with the plain ``rnn`` recurrence and no attention, the gradient reaching early
   positions shrinks geometrically (vanishing gradients); LSTM/GRU and attention
   keep it flatter.
 
@@ -24,16 +24,13 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-HISTORY_PNG = "history.png"
-ATTENTION_PNG = "attention.png"
-GRAD_NORMS_PNG = "grad_norms.png"
+from minis2s.atomic import atomic_write
 
 
 def _new_figure(width: float, height: float) -> Figure:
@@ -43,9 +40,9 @@ def _new_figure(width: float, height: float) -> Figure:
 
 
 def _save(fig: Figure, path: str | os.PathLike | None) -> None:
+    """Save ``fig`` as a PNG at ``path`` (atomically: a plot is whole or absent)."""
     if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, format="png")
+        atomic_write(path, lambda f: fig.savefig(f, format="png"))
 
 
 def _shown(token: str) -> str:

@@ -75,14 +75,12 @@ def test_file_holds_no_pickle(tmp_path):
             assert not archive[name].dtype.hasobject
 
 
-def test_directory_resolves_to_best_then_last(tmp_path):
-    save_checkpoint(tmp_path / checkpoint.LAST, {"which": "last"})
-    assert load_checkpoint(tmp_path)["which"] == "last"
-    save_checkpoint(tmp_path / checkpoint.BEST, {"which": "best"})
-    assert load_checkpoint(tmp_path)["which"] == "best"
-    (tmp_path / "empty_run").mkdir()
-    with pytest.raises(CheckpointError, match="empty_run holds neither"):
-        load_checkpoint(tmp_path / "empty_run")
+def test_a_directory_is_not_a_checkpoint(tmp_path):
+    """The format knows files; which file of a run directory to load is the run
+    directory's business (minis2s.train.rundir.resolve, tested in test_rundir.py)."""
+    save_checkpoint(tmp_path / "ck.npz", {"which": "last"})
+    with pytest.raises(CheckpointError, match="is a directory"):
+        load_checkpoint(tmp_path)
 
 
 def test_unsavable_values_are_refused(tmp_path, xp):

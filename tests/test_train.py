@@ -18,6 +18,7 @@ from minis2s.train import (
     config_differences,
     config_from_preset,
     load_trained,
+    rundir,
     train,
 )
 
@@ -52,7 +53,7 @@ class StepLog:
             self.epochs.append(info)
 
 
-def _params(out_dir, name=checkpoint.LAST):
+def _params(out_dir, name=rundir.LAST):
     return checkpoint.load_checkpoint(out_dir / name)["params"]
 
 
@@ -72,8 +73,8 @@ def test_short_run_learns_reverse(tmp_path):
     assert log[0]["train_loss"] > log[-1]["train_loss"]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test"]["exact_match"] == result.test_metrics["exact_match"]
-    for name in ("history.png", "attention.png", "grad_norms.png", checkpoint.BEST,
-                 checkpoint.LAST):
+    for name in ("history.png", "attention.png", "grad_norms.png", rundir.BEST,
+                 rundir.LAST):
         assert (out / name).exists(), name
     # the saved model translates
     trained = load_trained(out)
@@ -111,7 +112,7 @@ def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path):
     assert result.status == "interrupted"
     assert "epoch 2 after batch 2 (step 6)" in result.message
     assert "minis2s train --resume --out" in result.message and messages[-1] == result.message
-    saved = checkpoint.load_checkpoint(config.out_dir / checkpoint.LAST)
+    saved = checkpoint.load_checkpoint(config.out_dir / rundir.LAST)
     assert (saved["progress"]["epoch"], saved["progress"]["batch"]) == (1, 2)
 
     second = StepLog()
@@ -128,7 +129,7 @@ def test_real_sigint_stops_at_the_batch_boundary(tmp_path):
     send = StepLog(stop_at=3, action=lambda: os.kill(os.getpid(), signal.SIGINT))
     result = train(config, callback=send, echo=None)
     assert result.status == "interrupted" and len(send.losses) == 3
-    assert checkpoint.load_checkpoint(config.out_dir / checkpoint.LAST)["progress"]["step"] == 3
+    assert checkpoint.load_checkpoint(config.out_dir / rundir.LAST)["progress"]["step"] == 3
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
 
@@ -154,7 +155,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
     def callback(event, info):
         log(event, info)
         if event == "epoch":
-            saved_bytes[info["epoch"]] = (config.out_dir / checkpoint.LAST).read_bytes()
+            saved_bytes[info["epoch"]] = (config.out_dir / rundir.LAST).read_bytes()
 
     with pytest.raises(TrainingDivergedError) as err:
         train(config, callback=callback, echo=None)
@@ -162,8 +163,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
     assert "step 6 (epoch 2, batch 2)" in message and "loss is nan" in message
     assert "--clip" in message and "lower learning rate" in message
     assert "checkpoint.last.npz, is unchanged" in message
-    assert (config.out_dir / checkpoint.LAST).read_bytes() == saved_bytes[1]
-    kept = checkpoint.load_checkpoint(config.out_dir / checkpoint.LAST)
+    assert (config.out_dir / rundir.LAST).read_bytes() == saved_bytes[1]
+    kept = checkpoint.load_checkpoint(config.out_dir / rundir.LAST)
     assert kept["progress"]["epoch"] == 1
     assert all(np.isfinite(a).all() for a in kept["params"].values())
     assert len((config.out_dir / "log.jsonl").read_text().splitlines()) == 1
@@ -174,7 +175,7 @@ def test_absurd_learning_rate_diverges_with_a_clear_message(tmp_path):
     with pytest.raises(TrainingDivergedError, match=r"diverged at step \d+ \(epoch 1") as err:
         train(config, echo=None)
     assert "No checkpoint had been written yet" in str(err.value)
-    assert not (config.out_dir / checkpoint.LAST).exists()
+    assert not (config.out_dir / rundir.LAST).exists()
 
 
 # -- stopping rules ----------------------------------------------------------------------
@@ -204,10 +205,10 @@ def test_resume_with_other_settings_names_them(tmp_path):
 def test_new_run_does_not_overwrite_an_old_one(tmp_path):
     config = tiny(tmp_path, epochs=1)
     train(config, echo=None)
-    before = (config.out_dir / checkpoint.LAST).read_bytes()
+    before = (config.out_dir / rundir.LAST).read_bytes()
     with pytest.raises(ValueError, match="already holds a training run.*--resume"):
         train(config, echo=None)
-    assert (config.out_dir / checkpoint.LAST).read_bytes() == before
+    assert (config.out_dir / rundir.LAST).read_bytes() == before
     train(config, overwrite=True, echo=None)
 
 
@@ -219,7 +220,7 @@ def test_nothing_to_resume(tmp_path):
 def test_resume_refuses_a_damaged_checkpoint(tmp_path):
     config = tiny(tmp_path, epochs=1)
     train(config, echo=None)
-    path = config.out_dir / checkpoint.LAST
+    path = config.out_dir / rundir.LAST
     path.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(checkpoint.CheckpointError, match="checkpoint.last.npz"):
         train(config, resume=True, echo=None)
@@ -239,13 +240,13 @@ def test_config_validation(changes, message):
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"task": "nope"}, "unknown task 'nope'"), ({"cell": "rnn"}, "rnn"),
+    ({"task": "nope"}, "unknown task 'nope'"), ({"cell": "elman"}, "elman"),
     ({"optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'"),
 ])
 def test_bad_settings_fail_before_training(tmp_path, changes, message):
     with pytest.raises(ValueError, match=message):
         train(tiny(tmp_path, **changes), echo=None)
-    assert not (tmp_path / "run" / checkpoint.LAST).exists()
+    assert not (tmp_path / "run" / rundir.LAST).exists()
 
 
 def test_presets_and_differences():
@@ -289,3 +290,24 @@ def test_blas_threads_are_limited_during_training(tmp_path):
     after = [p["num_threads"] for p in threadpoolctl.threadpool_info()
              if p["user_api"] == "blas"]
     assert after == before  # restored
+
+
+def test_references_first_or_all_for_a_source_on_several_lines(tmp_path):
+    """A TSV source on several lines: training sees only its first target with
+    references="first", every target with "all"; validation and test keep them all."""
+    from minis2s.train import prepare_data
+
+    lines = [f"w{i}\tp{i}" for i in range(40)] + [f"w{i}\tq{i}" for i in range(40)]
+    tsv = tmp_path / "several.tsv"
+    tsv.write_text("\n".join(lines) + "\n")
+    first = prepare_data(TrainConfig(data=str(tsv), references="first"))
+    every = prepare_data(TrainConfig(data=str(tsv), references="all"))
+    assert {t[0] for _, t in first.train} == {"p"}
+    half = len(every.train) // 2
+    assert sorted(t[0] for _, t in every.train) == ["p"] * half + ["q"] * half
+    assert len(every.train) == 2 * len(first.train)
+    for split in (first.valid, first.test):
+        assert sorted(t[0] for _, t in split) == ["p"] * (len(split) // 2) + ["q"] * (
+            len(split) // 2)
+    with pytest.raises(ValueError, match="references must be one of"):
+        TrainConfig(references="some")
