@@ -19,10 +19,14 @@ def sources(pairs):
     return {"".join(src) for src, _ in pairs}
 
 
-def assert_disjoint(data: TaskData):
+def assert_disjoint(data: TaskData, one_target: bool = True):
     train, valid, test = sources(data.train), sources(data.valid), sources(data.test)
-    assert len(train) == len(data.train)  # no repeats inside a split either
-    assert len(valid) == len(data.valid) and len(test) == len(data.test)
+    if one_target:  # no repeats inside a split either
+        assert len(train) == len(data.train)
+        assert len(valid) == len(data.valid) and len(test) == len(data.test)
+    else:  # a source may repeat with another target, never with the same one
+        for split in (data.train, data.valid, data.test):
+            assert len({(tuple(s), tuple(t)) for s, t in split}) == len(split)
     assert not train & valid and not train & test and not valid & test
 
 
@@ -41,7 +45,7 @@ def test_registry_errors():
         load_task("copy", trian=5)
     with pytest.raises(ValueError, match="seed must be an int >= 0, got -1"):
         load_task("copy", seed=-1)
-    with pytest.raises(ValueError, match="train must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"train must be an int in \[1, 1000000\], got 0"):
         load_task("copy", train=0)
     with pytest.raises(ValueError, match="min_len must be <= max_len"):
         load_task("reverse", min_len=5, max_len=4)
@@ -192,9 +196,12 @@ def g2p_full():
 
 
 def test_g2p_split_by_word_is_fixed_and_disjoint(g2p_full):
-    assert_disjoint(g2p_full)
-    n = len(g2p_full.train) + len(g2p_full.valid) + len(g2p_full.test)
-    assert n == len(g2p_mod.load_lexicon()) == 117493
+    assert_disjoint(g2p_full, one_target=False)
+    words = [sources(getattr(g2p_full, s)) for s in ("train", "valid", "test")]
+    n = sum(map(len, words))
+    assert n == len(g2p_mod.load_lexicon()) == len(g2p_mod.load_pronunciations()) == 117493
+    # every pronunciation is a pair: 125,571 pairs for 117,493 words
+    assert len(g2p_full.train) + len(g2p_full.valid) + len(g2p_full.test) == 125571
     assert 0.04 < len(g2p_full.test) / n < 0.06 and 0.04 < len(g2p_full.valid) / n < 0.06
     for split in ("train", "valid", "test"):
         for src, _ in getattr(g2p_full, split)[:200]:
@@ -223,7 +230,9 @@ def test_g2p_caps_keep_a_seeded_subset(g2p_full):
     b = load_task("g2p", seed=0, train=100, valid=10, test=10)
     c = load_task("g2p", seed=1, train=100, valid=10, test=10)
     assert a.train == b.train and a.train != c.train
-    assert (len(a.train), len(a.valid), len(a.test)) == (100, 10, 10)
+    # sizes count words; a word with several pronunciations brings several pairs
+    assert (len(sources(a.train)), len(sources(a.valid)), len(sources(a.test))) == (100, 10, 10)
+    assert (len(a.train), len(a.valid), len(a.test)) == (106, 12, 11)
     assert sources(a.train) <= sources(g2p_full.train)
     assert sources(a.test) <= sources(g2p_full.test)
     assert [w for w, _ in a.train] == sorted(w for w, _ in a.train)
@@ -232,5 +241,29 @@ def test_g2p_caps_keep_a_seeded_subset(g2p_full):
     assert (d.valid, d.test) == (a.valid, a.test)
     short = load_task("g2p", train=None, valid=0, test=0, max_word_len=3)
     assert max(len(w) for w, _ in short.train) == 3
-    with pytest.raises(ValueError, match="max_word_len must be an int >= 1 or None"):
+    with pytest.raises(ValueError, match=r"max_word_len must be an int in \[1, 100\] or None"):
         load_task("g2p", max_word_len=0)
+
+
+def test_g2p_random_split_has_the_hash_split_sizes_and_no_shared_word():
+    """The second g2p split (issue 12): seeded, word-level, the same sizes as the
+    fixed hash split, no word in two splits, a different cut for another seed."""
+    from minis2s.data import load_task
+    from minis2s.data.pairs import group_references
+
+    def words(task, split):
+        return [tuple(src) for src, _ in group_references(getattr(task, split))]
+
+    fixed = load_task("g2p", train=None, valid=None, test=None)
+    drawn = load_task("g2p", seed=0, train=None, valid=None, test=None, split="random")
+    again = load_task("g2p", seed=0, train=None, valid=None, test=None, split="random")
+    other = load_task("g2p", seed=1, train=None, valid=None, test=None, split="random")
+    for split in ("train", "valid", "test"):
+        assert len(words(drawn, split)) == len(words(fixed, split))
+        assert words(drawn, split) == words(again, split)
+    assert words(drawn, "test") != words(fixed, "test")
+    assert words(drawn, "test") != words(other, "test")
+    seen = [set(words(drawn, s)) for s in ("train", "valid", "test")]
+    assert not (seen[0] & seen[1] or seen[0] & seen[2] or seen[1] & seen[2])
+    with pytest.raises(ValueError, match="split must be one of 'hash', 'random'"):
+        load_task("g2p", split="alphabetical")

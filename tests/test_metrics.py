@@ -261,3 +261,58 @@ def test_bad_input_is_refused():
         ids = backend.to_device(np.array([1, 2]))
         with pytest.raises(TypeError, match="backend.to_host"):
             exact_match([ids], [[1, 2]])
+
+
+# -- the same numbers in every process ---------------------------------------------------------
+METRICS_SCRIPT = """
+import numpy as np
+from minis2s import metrics
+rng = np.random.default_rng(7)
+V = [f"t{k}" for k in range(40)]
+refs = [list(rng.choice(V, size=rng.integers(1, 9))) for _ in range(60)]
+hyps = [[t if rng.random() < 0.7 else str(rng.choice(V)) for t in r] for r in refs]
+alts = [[r, list(rng.choice(V, size=rng.integers(1, 9)))] for r in refs]
+out = [metrics.compute_all(hyps, refs), metrics.compute_all(hyps, refs_per_output=alts)]
+for average in ("micro", "macro"):
+    for match in ("bag", "position"):
+        out.append(metrics.precision_recall_f1(hyps, refs, average, match))
+out.append(metrics.bleu_components(hyps, refs_per_output=alts))
+print(repr(out))
+"""
+
+
+def run_with_hash_seeds(script: str, seeds=("0", "1", "2", "3")) -> list[str]:
+    """stdout of ``script`` run in a fresh interpreter under each PYTHONHASHSEED."""
+    import os
+    import subprocess
+    import sys
+
+    outs = []
+    for seed in seeds:
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        outs.append(done.stdout)
+    return outs
+
+
+def test_every_metric_is_bitwise_the_same_in_every_process():
+    # macro F1 used to sum over a set of classes: its last bits followed PYTHONHASHSEED
+    outs = run_with_hash_seeds(METRICS_SCRIPT)
+    assert outs[0].startswith("[{'token_accuracy'")
+    assert all(out == outs[0] for out in outs), outs
+
+
+def test_macro_f1_does_not_depend_on_the_order_of_the_types():
+    # the same corpus with its types renamed in another order: exactly the same sum
+    rng = np.random.default_rng(3)
+    refs = [[f"t{k}" for k in rng.integers(0, 30, size=rng.integers(1, 9))] for _ in range(50)]
+    hyps = [[t if rng.random() < 0.6 else f"t{rng.integers(0, 30)}" for t in r] for r in refs]
+    base = precision_recall_f1(hyps, refs, average="macro")
+    rename = {f"t{k}": f"t{(7 * k) % 31}" for k in range(30)}
+    for perm in (list(reversed(range(50))), list(rng.permutation(50))):
+        h = [[rename[t] for t in hyps[i]] for i in perm]
+        r = [[rename[t] for t in refs[i]] for i in perm]
+        assert precision_recall_f1(h, r, average="macro") == base

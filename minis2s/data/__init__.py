@@ -12,11 +12,14 @@ Modules, one idea each:
 * :mod:`~minis2s.data.tokenizer` -- characters or words, and back to text
 * :mod:`~minis2s.data.batching`  -- padding, masks, length bucketing
 * :mod:`~minis2s.data.splits`    -- train/valid/test without shared sources
+* :mod:`~minis2s.data.pairs`     -- sources with several references: group them, keep
+  all or the first
 * :mod:`~minis2s.data.tasks`     -- the registry :data:`TASKS` and :func:`load_task`;
   the tasks live in :mod:`~minis2s.data.toy`, :mod:`~minis2s.data.dates`,
   :mod:`~minis2s.data.g2p`
 * :mod:`~minis2s.data.files`     -- :func:`read_tsv` for your own pairs
 * :mod:`~minis2s.data.vectors`   -- pretrained word2vec vectors for an embedding
+* :mod:`~minis2s.data.quote`     -- user input quoted in errors, cut to 80 characters
 
 Everything here runs on the host (plain Python and NumPy) and never imports
 the array backend: the model moves batches to the device.
@@ -24,6 +27,12 @@ the array backend: the model moves batches to the device.
 
 from minis2s.data.batching import Batch, make_batches, pad_sequences, padding_fraction
 from minis2s.data.files import read_tsv
+from minis2s.data.pairs import (
+    REFERENCE_MODES,
+    check_pairs,
+    group_references,
+    select_references,
+)
 from minis2s.data.splits import split_pairs
 from minis2s.data.tasks import DEFAULT_TASK, TASKS, TaskData, TaskSpec, load_task
 from minis2s.data.tokenizer import Tokenizer
@@ -50,6 +59,7 @@ __all__ = [
     "EOS_ID",
     "PAD",
     "PAD_ID",
+    "REFERENCE_MODES",
     "SPECIALS",
     "TASKS",
     "UNK",
@@ -59,7 +69,9 @@ __all__ = [
     "TaskSpec",
     "Tokenizer",
     "Vocab",
+    "check_pairs",
     "encode_pairs",
+    "group_references",
     "init_embedding_from_vectors",
     "load_task",
     "make_batches",
@@ -67,5 +79,6 @@ __all__ = [
     "padding_fraction",
     "read_tsv",
     "read_word2vec_text",
+    "select_references",
     "split_pairs",
 ]

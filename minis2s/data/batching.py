@@ -28,6 +28,7 @@ from itertools import chain
 
 import numpy as np
 
+from minis2s.data.quote import short_repr
 from minis2s.data.vocab import BOS_ID, EOS_ID, PAD_ID
 
 #: Bucketing sorts by length inside windows of this many batches.
@@ -76,29 +77,60 @@ def _flatten(seqs: Sequence[Sequence[int]], side: str) -> tuple[np.ndarray, np.n
 
     Raises TypeError/ValueError naming the first offending sequence.
     """
+    if isinstance(seqs, str | bytes) or not isinstance(seqs, list | tuple):
+        raise TypeError(
+            f"expected a list of {side}id sequences, got {type(seqs).__name__} {short_repr(seqs)}"
+        )
     if len(seqs) == 0:
         raise ValueError(f"need at least one {side}sequence, got none")
     for i, s in enumerate(seqs):
         if isinstance(s, str | bytes):
             raise TypeError(f"{side}sequence {i} is a str; encode it to ids with a Vocab first")
+        if not isinstance(s, _SEQUENCE_TYPES):
+            raise TypeError(
+                f"{side}sequence {i} must be a list of int ids, got {type(s).__name__} "
+                f"{short_repr(s)}"
+            )
     lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
     empty = np.flatnonzero(lengths == 0)
     if empty.size:
         raise ValueError(
             f"{side}sequence {int(empty[0])} is empty; every sequence needs >= 1 token"
         )
-    flat = np.asarray(list(chain.from_iterable(seqs)))
-    if flat.ndim != 1 or not np.issubdtype(flat.dtype, np.integer):
-        # find the culprit to name it
-        for i, s in enumerate(seqs):
-            row = np.asarray(s)
-            if row.ndim != 1 or not np.issubdtype(row.dtype, np.integer):
-                raise TypeError(
-                    f"{side}sequence {i} must be a flat list of ints, got {list(s)[:8]!r} "
-                    f"(dtype {row.dtype}, shape {row.shape})"
-                )
-        raise TypeError(f"{side}sequences must hold ints, got dtype {flat.dtype}")
+    values = list(chain.from_iterable(seqs))
+    try:
+        flat = np.asarray(values)
+    except (TypeError, ValueError):  # ragged nesting: numpy cannot make one array of it
+        flat = None
+    if (
+        flat is None
+        or flat.ndim != 1
+        or not np.issubdtype(flat.dtype, np.integer)
+        or not _BOOLS.isdisjoint(map(type, values))  # True/False would pass as 1/0
+    ):
+        _name_non_id(seqs, side)
     return flat.astype(np.int64, copy=False), lengths
+
+
+_INT64 = np.iinfo(np.int64)
+_SEQUENCE_TYPES = (list, tuple, np.ndarray)
+_BOOLS = frozenset({bool, np.bool_})
+
+
+def _name_non_id(seqs: Sequence[Sequence[int]], side: str) -> None:
+    """Raise TypeError naming the first element of ``seqs`` that is not an int64 id."""
+    for i, s in enumerate(seqs):
+        for k, t in enumerate(s):
+            if (
+                isinstance(t, bool | np.bool_)
+                or not isinstance(t, int | np.integer)
+                or not _INT64.min <= t <= _INT64.max
+            ):
+                raise TypeError(
+                    f"{side}sequence {i} must be a flat list of ints (int64 ids), got "
+                    f"{short_repr(t)} ({type(t).__name__}) at position {k}"
+                )
+    raise TypeError(f"{side}sequences must hold int64 ids")  # not reached: a culprit exists
 
 
 def _first_bad(flat: np.ndarray, lengths: np.ndarray, bad: np.ndarray) -> tuple[int, int]:
@@ -136,8 +168,13 @@ def pad_sequences(
 
     Raises:
         ValueError: no sequences, or sequence i is empty (named by index).
-        TypeError: a sequence holds a non-integer (named by index).
+        TypeError: a sequence holds a non-integer (named by index), or ``pad_id``
+            is not an int.
     """
+    if isinstance(pad_id, bool) or not isinstance(pad_id, int | np.integer):
+        raise TypeError(f"pad_id must be an int, got {type(pad_id).__name__} {short_repr(pad_id)}")
+    if not np.iinfo(np.int64).min <= pad_id <= np.iinfo(np.int64).max:
+        raise ValueError(f"pad_id must fit in int64, got {pad_id}")
     flat, lengths = _flatten(seqs, "")
     return _pad_flat(flat, lengths, pad_id), lengths
 
@@ -149,7 +186,7 @@ def _check_ids(
     flat, lengths = _flatten(seqs, side + " ")
     if (flat < 0).any():
         i, t = _first_bad(flat, lengths, flat < 0)
-        raise ValueError(f"{side} sequence {i} holds the negative id {t}")
+        raise ValueError(f"{side} sequence {i} holds the negative id {t}; ids must be >= 0")
     for t, why in forbidden.items():
         if (flat == t).any():
             i, _ = _first_bad(flat, lengths, flat == t)
@@ -175,6 +212,35 @@ def _order(
     if rng is not None and bucket:
         batches = [batches[k] for k in rng.permutation(len(batches))]
     return batches
+
+
+def _check_batch_args(
+    src_ids: object, tgt_ids: object, batch_size: object, rng: object, bucket: object
+) -> None:
+    """The argument checks of :func:`make_batches` (the ids themselves: :func:`_check_ids`)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
+        raise ValueError(f"batch_size must be a positive int, got {short_repr(batch_size)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size}")
+    if not isinstance(bucket, bool):
+        raise TypeError(f"bucket must be True or False, got {short_repr(bucket)}")
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"rng must be a numpy.random.Generator or None, got {type(rng).__name__} "
+            "(make one with np.random.default_rng(seed))"
+        )
+    for name, seqs in (("src_ids", src_ids), ("tgt_ids", tgt_ids)):
+        if isinstance(seqs, str | bytes) or not isinstance(seqs, list | tuple):
+            raise TypeError(
+                f"{name} must be a list of id lists, got {type(seqs).__name__} {short_repr(seqs)}"
+            )
+    if len(src_ids) != len(tgt_ids):
+        raise ValueError(
+            f"src_ids and tgt_ids must pair up, got {len(src_ids)} sources "
+            f"and {len(tgt_ids)} targets"
+        )
+    if len(src_ids) == 0:
+        raise ValueError("make_batches needs at least one pair, got none")
 
 
 def make_batches(
@@ -214,22 +280,7 @@ def make_batches(
             sequence's index).
         TypeError: an id is not an int, or ``rng`` is not a Generator.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size}")
-    if rng is not None and not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            f"rng must be a numpy.random.Generator or None, got {type(rng).__name__} "
-            "(make one with np.random.default_rng(seed))"
-        )
-    if len(src_ids) != len(tgt_ids):
-        raise ValueError(
-            f"src_ids and tgt_ids must pair up, got {len(src_ids)} sources "
-            f"and {len(tgt_ids)} targets"
-        )
-    if len(src_ids) == 0:
-        raise ValueError("make_batches needs at least one pair, got none")
+    _check_batch_args(src_ids, tgt_ids, batch_size, rng, bucket)
     pad = "PAD_ID is reserved for padding"
     _, src_lengths = _check_ids(src_ids, "source", {PAD_ID: pad})
     _, tgt_lengths = _check_ids(
@@ -273,7 +324,17 @@ def _gather(seqs: Sequence[Sequence[int]], idx: np.ndarray, lengths: np.ndarray)
 
 
 def padding_fraction(batches: Sequence[Batch]) -> float:
-    """The share of source cells that are padding, ``1 - sum(len) / sum(Ts * N)``."""
+    """The share of source cells that are padding, ``1 - sum(len) / sum(Ts * N)``.
+
+    ``batches``: a non-empty list of :class:`Batch` (TypeError/ValueError otherwise).
+    """
+    if not isinstance(batches, list | tuple):
+        raise TypeError(f"batches must be a list of Batch, got {type(batches).__name__}")
+    if not batches:
+        raise ValueError("padding_fraction needs at least one batch, got none")
+    for i, b in enumerate(batches):
+        if not isinstance(b, Batch):
+            raise TypeError(f"batches[{i}] must be a Batch, got {type(b).__name__}")
     real = sum(int(b.src_lengths.sum()) for b in batches)
     total = sum(b.src.size for b in batches)
     return 1.0 - real / total

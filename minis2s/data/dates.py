@@ -42,7 +42,8 @@ import numpy as np
 from babel import Locale
 from babel.dates import format_date
 
-from minis2s.data.splits import Pair, check_size, generate_splits
+from minis2s.data.quote import short_repr
+from minis2s.data.splits import SIZE_RANGES, Pair, check_ranges, generate_splits
 from minis2s.data.tokenizer import Tokenizer
 
 #: The locales dates are written in.
@@ -64,12 +65,15 @@ FIRST_DATE = datetime.date(1950, 1, 1)
 LAST_DATE = datetime.date(2049, 12, 31)
 
 DEFAULTS = {"train": 20000, "valid": 1000, "test": 1000, "locales": LOCALES, "lowercase": True}
+#: The valid range of each size option (``locales``: distinct names of :data:`LOCALES`;
+#: ``lowercase``: a bool).
+RANGES = dict(SIZE_RANGES)
 
 
 def formats_for(locale: str) -> tuple[str, ...]:
     """The formats ``locale`` writes dates in (common + extra - excluded)."""
     if locale not in LOCALES:
-        raise ValueError(f"unknown dates locale {locale!r}; choose from {list(LOCALES)}")
+        raise ValueError(f"unknown dates locale {short_repr(locale)}; choose from {list(LOCALES)}")
     fmts = COMMON_FORMATS + EXTRA_FORMATS.get(locale, ())
     return tuple(f for f in fmts if (locale, f) not in EXCLUDED_FORMATS)
 
@@ -105,31 +109,41 @@ def sample_dates(
     return out
 
 
-def make_dates(seed: int, **options) -> tuple[dict[str, list[Pair]], Tokenizer]:
-    """Build the dates splits.
-
-    Options (defaults in :data:`DEFAULTS`): ``train``, ``valid``, ``test``
-    (sizes), ``locales`` (a subset of :data:`LOCALES`, e.g. ``("en_US",)`` for
-    an easier task), ``lowercase`` (lower-case the source).
-
-    Returns:
-        ``(splits, tokenizer)``; pairs are ``(list(source), list("YYYY-MM-DD"))``.
-    """
-    sizes = {k: options[k] for k in ("train", "valid", "test")}
-    check_size("train", sizes["train"], minimum=1)
-    check_size("valid", sizes["valid"])
-    check_size("test", sizes["test"])
-    locales = options["locales"]
+def _check_locales(locales: object) -> tuple[str, ...]:
+    """``locales`` as a tuple of distinct known locale names (one name may be a str)."""
     if isinstance(locales, str):
         locales = (locales,)
-    locales = tuple(locales)
+    if not isinstance(locales, list | tuple):
+        raise ValueError(
+            f"locales must be a list of names from {list(LOCALES)}, got "
+            f"{type(locales).__name__} {short_repr(locales)}"
+        )
     if not locales:
         raise ValueError(f"locales must name at least one of {list(LOCALES)}, got none")
     for loc in locales:
         formats_for(loc)  # validates
+    if len(set(locales)) != len(locales):
+        raise ValueError(f"locales must be distinct, got {short_repr(locales)}")
+    return tuple(locales)
+
+
+def make_dates(seed: int, **options) -> tuple[dict[str, list[Pair]], Tokenizer]:
+    """Build the dates splits.
+
+    Options (defaults in :data:`DEFAULTS`, ranges in :data:`RANGES`): ``train``
+    (1..1000000), ``valid``, ``test`` (0..1000000) (sizes), ``locales`` (1 to 8
+    distinct names of :data:`LOCALES`, e.g. ``("en_US",)`` for an easier task; one
+    name may be given as a str), ``lowercase`` (True or False: lower-case the source).
+
+    Returns:
+        ``(splits, tokenizer)``; pairs are ``(list(source), list("YYYY-MM-DD"))``.
+    """
+    check_ranges(options, RANGES)
+    sizes = {k: int(options[k]) for k in ("train", "valid", "test")}
+    locales = _check_locales(options["locales"])
     lowercase = options["lowercase"]
     if not isinstance(lowercase, bool):
-        raise ValueError(f"lowercase must be True or False, got {lowercase!r}")
+        raise ValueError(f"lowercase must be True or False, got {short_repr(lowercase)}")
     tokenizer = Tokenizer("char", "char", lowercase=lowercase)
     meaning: dict[str, datetime.date] = {}
 

@@ -21,18 +21,56 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-Pair = tuple[list[str], list[str]]
+from minis2s.data.pairs import Pair, check_pairs
+from minis2s.data.quote import short_repr
+
+__all__ = [
+    "MAX_EXAMPLES",
+    "SIZE_RANGES",
+    "SPLITS",
+    "Pair",
+    "check_ranges",
+    "check_size",
+    "generate_splits",
+    "split_pairs",
+]
+
 SPLITS = ("train", "valid", "test")
 _STREAM = {"test": 0, "valid": 1, "train": 2}  # drawn in this order
 
+#: The most examples a task may be asked for per split (bounds the generation time:
+#: a million dates take about a minute to write).
+MAX_EXAMPLES = 1_000_000
+#: The valid range of every task's size options (the number of distinct sources).
+SIZE_RANGES = {"train": (1, MAX_EXAMPLES), "valid": (0, MAX_EXAMPLES), "test": (0, MAX_EXAMPLES)}
 
-def check_size(name: str, value: object, minimum: int = 0, allow_none: bool = False) -> None:
-    """Raise ValueError unless ``value`` is an int >= ``minimum`` (or None if allowed)."""
+
+def check_size(
+    name: str,
+    value: object,
+    minimum: int = 0,
+    allow_none: bool = False,
+    maximum: int = MAX_EXAMPLES,
+) -> None:
+    """Raise ValueError unless ``value`` is an int in ``[minimum, maximum]`` (or None if
+    allowed), naming the option, the range and what came."""
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        what = f"an int >= {minimum}" + (" or None" if allow_none else "")
-        raise ValueError(f"{name} must be {what}, got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or not minimum <= value <= maximum
+    ):
+        what = f"an int in [{minimum}, {maximum}]" + (" or None" if allow_none else "")
+        raise ValueError(f"{name} must be {what}, got {short_repr(value)}")
+
+
+def check_ranges(
+    options: dict, ranges: dict[str, tuple[int, int]], allow_none: bool = False
+) -> None:
+    """:func:`check_size` on every option named in ``ranges`` (``name: (low, high)``)."""
+    for name, (low, high) in ranges.items():
+        check_size(name, options[name], minimum=low, maximum=high, allow_none=allow_none)
 
 
 def generate_splits(
@@ -84,6 +122,14 @@ def generate_splits(
     return {s: out[s] for s in SPLITS}
 
 
+def _fewest_sources(frac: float) -> int:
+    """The fewest distinct sources ``n`` with ``round(frac * n) >= 1``."""
+    n = max(1, int(0.5 / frac))
+    while round(frac * n) < 1:
+        n += 1
+    return n
+
+
 def split_pairs(
     pairs: Sequence[tuple[Sequence[str], Sequence[str]]],
     rng: np.random.Generator,
@@ -102,13 +148,17 @@ def split_pairs(
         rng: a seeded ``numpy.random.Generator``.
         valid, test: fractions in ``[0, 1)`` with ``valid + test < 1``.
 
+    The cut depends only on the set of distinct sources and ``rng`` (the sources
+    are sorted before shuffling), never on Python's hash order.
+
     Returns:
         ``(train, valid, test)`` lists of pairs.
 
     Raises:
         ValueError: bad fractions, no pairs, or a split that a nonzero
             fraction asks for would be empty, or train would be empty.
-        TypeError: ``rng`` is not a Generator.
+        TypeError: ``rng`` is not a Generator, or ``pairs`` is not a list of
+            token-list pairs (see :func:`~minis2s.data.pairs.check_pairs`).
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(
@@ -117,19 +167,20 @@ def split_pairs(
         )
     for name, frac in (("valid", valid), ("test", test)):
         if isinstance(frac, bool) or not isinstance(frac, int | float) or not 0 <= frac < 1:
-            raise ValueError(f"{name} must be a fraction in [0, 1), got {frac!r}")
+            raise ValueError(f"{name} must be a fraction in [0, 1), got {short_repr(frac)}")
     if valid + test >= 1:
         raise ValueError(f"valid + test must be < 1 to leave training data, got {valid + test}")
+    check_pairs(pairs)
     if len(pairs) == 0:
         raise ValueError("split_pairs needs at least one pair, got none")
-    sources = sorted({tuple(src) for src, _ in pairs})
+    sources = sorted({tuple(src) for src, _ in pairs})  # sorted: never hash order
     n = len(sources)
     n_valid, n_test = round(valid * n), round(test * n)
     for name, frac, k in (("valid", valid, n_valid), ("test", test, n_test)):
         if frac > 0 and k == 0:
             raise ValueError(
-                f"{name}={frac} of {n} distinct sources rounds to 0 examples; "
-                f"give more data or set {name}=0"
+                f"{name}={frac} of {n} distinct sources rounds to 0 examples: "
+                f"at least {_fewest_sources(frac)} distinct sources are needed"
             )
     if n_valid + n_test >= n:
         raise ValueError(f"only {n} distinct sources: nothing would be left to train on")

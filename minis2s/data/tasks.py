@@ -17,8 +17,28 @@ sort       "b7k2" -> "27bk"                              10000 / 500 / 500
 addition   "123+45" -> "168"                             10000 / 500 / 500
 =========  ============================================  ===========================
 
-Sizes are train / valid / test. Every task is reproducible from its seed, and
-its splits never share a source: see each task's module for how.
+Sizes are train / valid / test, each at most 1,000,000
+(:data:`~minis2s.data.splits.MAX_EXAMPLES`). Every task is reproducible from its
+seed, and its splits never share a source: see each task's module for how.
+Every option has a valid range (``TASKS[name].ranges``, listed below); a value
+outside it is refused with a ``ValueError`` naming the option and the range.
+
+=========  ==================================================================
+task       options and their ranges
+=========  ==================================================================
+dates      train 1..1e6, valid/test 0..1e6, locales (1-8 distinct of
+           ``dates.LOCALES``), lowercase (bool)
+g2p        train 1..1e6 or None, valid/test 0..1e6 or None (words, None: all),
+           max_word_len 1..100 or None
+copy,      train 1..1e6, valid/test 0..1e6, min_len/max_len 1..100
+reverse,   (min_len <= max_len), alphabet (1-1000 distinct non-space
+sort       characters)
+addition   train 1..1e6, valid/test 0..1e6, max_digits 1..15
+=========  ==================================================================
+
+A source may have several targets (g2p: a word's pronunciations): the pairs
+then hold one pair per (source, target), the first-listed first; see
+:mod:`minis2s.data.pairs`.
 """
 
 from __future__ import annotations
@@ -29,8 +49,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from minis2s.data import dates, g2p, toy
-from minis2s.data.splits import Pair
+from minis2s.data.quote import short_repr
+from minis2s.data.splits import MAX_EXAMPLES, Pair
 from minis2s.data.tokenizer import Tokenizer
+
+_SIZES = {
+    "train": f"an int in [1, {MAX_EXAMPLES}]",
+    "valid": f"an int in [0, {MAX_EXAMPLES}]",
+    "test": f"an int in [0, {MAX_EXAMPLES}]",
+}
+_STRING_RANGES = {
+    **_SIZES,
+    "min_len": "an int in [1, 100], <= max_len",
+    "max_len": "an int in [1, 100], >= min_len",
+    "alphabet": "a str of 1 to 1000 distinct non-space characters",
+}
 
 
 @dataclass(frozen=True)
@@ -42,12 +75,15 @@ class TaskSpec:
         description: one line for ``--help`` and listings.
         build: ``build(seed, **options) -> (splits dict, Tokenizer)``.
         defaults: every option the task takes, with its default.
+        ranges: every option's valid values, in words (for help texts); ``build``
+            refuses the others.
     """
 
     name: str
     description: str
     build: Callable[..., tuple[dict[str, list[Pair]], Tokenizer]]
     defaults: dict[str, Any]
+    ranges: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -86,36 +122,50 @@ TASKS: dict[str, TaskSpec] = {
             "human-written dates in 8 languages -> ISO YYYY-MM-DD (characters)",
             dates.make_dates,
             dates.DEFAULTS,
+            {
+                **_SIZES,
+                "locales": f"1 to {len(dates.LOCALES)} distinct of {', '.join(dates.LOCALES)}",
+                "lowercase": "true or false",
+            },
         ),
         TaskSpec(
             "g2p",
             "grapheme-to-phoneme on the CMU Pronouncing Dictionary (letters -> ARPAbet)",
             g2p.make_g2p,
             g2p.DEFAULTS,
+            {
+                **{k: f"{v} or None (words; None: all)" for k, v in _SIZES.items()},
+                "max_word_len": "an int in [1, 100] or None",
+                "split": "'hash' (fixed) or 'random' (seeded, same sizes)",
+            },
         ),
         TaskSpec(
             "copy",
             "copy a random digit/letter string",
             functools.partial(toy.make_string_task, "copy"),
             toy.STRING_DEFAULTS,
+            _STRING_RANGES,
         ),
         TaskSpec(
             "reverse",
             "reverse a random digit/letter string",
             functools.partial(toy.make_string_task, "reverse"),
             toy.STRING_DEFAULTS,
+            _STRING_RANGES,
         ),
         TaskSpec(
             "sort",
             "sort the characters of a random digit/letter string",
             functools.partial(toy.make_string_task, "sort"),
             toy.STRING_DEFAULTS,
+            _STRING_RANGES,
         ),
         TaskSpec(
             "addition",
             "add two integers written in decimal: '123+45' -> '168'",
             toy.make_addition,
             toy.ADDITION_DEFAULTS,
+            {**_SIZES, "max_digits": "an int in [1, 15]"},
         ),
     )
 }
@@ -137,17 +187,18 @@ def load_task(name: str, seed: int = 0, **options: Any) -> TaskData:
 
     Raises:
         ValueError: an unknown task (the message lists the tasks), an option the
-            task does not take (lists those it does), or a bad option value.
+            task does not take (lists those it does), or an option value outside
+            its range (names the option and the range, ``TASKS[name].ranges``).
     """
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; the tasks are: {', '.join(TASKS)}")
+    if not isinstance(name, str) or name not in TASKS:
+        raise ValueError(f"unknown task {short_repr(name)}; the tasks are: {', '.join(TASKS)}")
     spec = TASKS[name]
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+        raise ValueError(f"seed must be an int >= 0, got {short_repr(seed)}")
     unknown = sorted(set(options) - set(spec.defaults))
     if unknown:
         raise ValueError(
-            f"task {name!r} has no option(s) {unknown}; its options are: "
+            f"task {name!r} has no option(s) {short_repr(unknown)}; its options are: "
             f"{', '.join(spec.defaults)}"
         )
     merged = {**spec.defaults, **options}

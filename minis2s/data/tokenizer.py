@@ -17,7 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from minis2s.data.quote import short_repr
+
 KINDS = ("char", "word")
+
+
+def _check_kind(kind: Any, what: str = "token kind") -> None:
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise ValueError(f"{what} must be one of {KINDS}, got {short_repr(kind)}")
 
 
 def split_text(text: str, kind: str) -> list[str]:
@@ -27,17 +34,28 @@ def split_text(text: str, kind: str) -> list[str]:
     whitespace runs collapsed to one space and the ends stripped.
     ``"word"``: ``text.split()``.
     """
-    if kind == "char":
-        return list(" ".join(text.split()))
-    if kind == "word":
-        return text.split()
-    raise ValueError(f"token kind must be one of {KINDS}, got {kind!r}")
+    _check_kind(kind)
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__} {short_repr(text)}")
+    return list(" ".join(text.split())) if kind == "char" else text.split()
 
 
 def join_tokens(tokens: list[str], kind: str) -> str:
-    """The inverse of :func:`split_text`: ``""``-join chars, ``" "``-join words."""
-    if kind not in KINDS:
-        raise ValueError(f"token kind must be one of {KINDS}, got {kind!r}")
+    """The inverse of :func:`split_text`: ``""``-join chars, ``" "``-join words.
+
+    ``tokens`` is a list (or tuple) of str; a plain ``str`` is refused, since
+    joining its characters would hide a mix-up.
+    """
+    _check_kind(kind)
+    if isinstance(tokens, str) or not isinstance(tokens, list | tuple):
+        raise TypeError(
+            f"tokens must be a list of str, got {type(tokens).__name__} {short_repr(tokens)}"
+        )
+    for k, tok in enumerate(tokens):
+        if not isinstance(tok, str):
+            raise TypeError(
+                f"tokens[{k}] must be a str, got {type(tok).__name__} {short_repr(tok)}"
+            )
     return ("" if kind == "char" else " ").join(tokens)
 
 
@@ -59,12 +77,9 @@ class Tokenizer:
 
     def __post_init__(self) -> None:
         for side in ("source", "target"):
-            if getattr(self, side) not in KINDS:
-                raise ValueError(
-                    f"Tokenizer {side} kind must be one of {KINDS}, got {getattr(self, side)!r}"
-                )
+            _check_kind(getattr(self, side), f"Tokenizer {side} kind")
         if not isinstance(self.lowercase, bool):
-            raise TypeError(f"Tokenizer lowercase must be a bool, got {self.lowercase!r}")
+            raise TypeError(f"Tokenizer lowercase must be a bool, got {short_repr(self.lowercase)}")
 
     def __call__(self, text: str) -> list[str]:
         return self.encode_source(text)
@@ -97,9 +112,9 @@ class Tokenizer:
         if not isinstance(d, dict) or set(d) != {"source", "target", "lowercase"}:
             raise ValueError(
                 "a saved tokenizer must be a dict with keys 'source', 'target', 'lowercase', "
-                f"got {d!r}"
+                f"got {short_repr(d)}"
             )
         try:
             return cls(**d)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"malformed saved tokenizer {d!r}: {exc}") from None
+            raise ValueError(f"malformed saved tokenizer {short_repr(d)}: {exc}") from None

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from minis2s.data.splits import Pair, check_size, generate_splits
+from minis2s.data.quote import short_repr
+from minis2s.data.splits import SIZE_RANGES, Pair, check_ranges, generate_splits
 from minis2s.data.tokenizer import Tokenizer
 
 #: The default alphabet of copy/reverse/sort: digits and lower-case letters.
@@ -36,6 +37,13 @@ STRING_DEFAULTS = {
 }
 ADDITION_DEFAULTS = {"train": 10000, "valid": 500, "test": 500, "max_digits": 3}
 
+#: The valid ranges of the integer options of copy/reverse/sort.
+STRING_RANGES = {**SIZE_RANGES, "min_len": (1, 100), "max_len": (1, 100)}
+#: The fewest and most characters of ``alphabet``.
+ALPHABET_RANGE = (1, 1000)
+#: The valid ranges of addition (``max_digits <= 15``: float64-exact draws).
+ADDITION_RANGES = {**SIZE_RANGES, "max_digits": (1, 15)}
+
 _RULES = {
     "copy": lambda s: list(s),
     "reverse": lambda s: s[::-1],
@@ -43,10 +51,7 @@ _RULES = {
 }
 
 
-def _check_sizes(options: dict) -> dict[str, int]:
-    check_size("train", options["train"], minimum=1)
-    check_size("valid", options["valid"])
-    check_size("test", options["test"])
+def _sizes(options: dict) -> dict[str, int]:
     return {k: int(options[k]) for k in ("train", "valid", "test")}
 
 
@@ -57,22 +62,27 @@ def make_string_task(name: str, seed: int, **options) -> tuple[dict[str, list[Pa
     ``alphabet``; target: ``rule(source)`` with ``rule`` one of copy, reverse,
     sort.
 
-    Options (defaults in :data:`STRING_DEFAULTS`): ``train``, ``valid``,
-    ``test`` (sizes), ``min_len``, ``max_len``, ``alphabet`` (a str of
+    Options (defaults in :data:`STRING_DEFAULTS`, ranges in :data:`STRING_RANGES`):
+    ``train`` (1..1000000), ``valid``, ``test`` (0..1000000) (sizes), ``min_len``,
+    ``max_len`` (1..100, ``min_len <= max_len``), ``alphabet`` (a str of 1..1000
     distinct, non-space characters).
     """
     rule = _RULES[name]
-    sizes = _check_sizes(options)
-    check_size("min_len", options["min_len"], minimum=1)
-    check_size("max_len", options["max_len"], minimum=1)
+    check_ranges(options, STRING_RANGES)
+    sizes = _sizes(options)
     lo, hi = int(options["min_len"]), int(options["max_len"])
     if lo > hi:
         raise ValueError(f"min_len must be <= max_len, got min_len={lo}, max_len={hi}")
     alphabet = options["alphabet"]
-    if not isinstance(alphabet, str) or not alphabet:
-        raise ValueError(f"alphabet must be a non-empty str, got {alphabet!r}")
+    low, high = ALPHABET_RANGE
+    if not isinstance(alphabet, str) or not low <= len(alphabet) <= high:
+        raise ValueError(
+            f"alphabet must be a str of {low} to {high} characters, got {short_repr(alphabet)}"
+        )
     if len(set(alphabet)) != len(alphabet) or any(c.isspace() for c in alphabet):
-        raise ValueError(f"alphabet must hold distinct non-space characters, got {alphabet!r}")
+        raise ValueError(
+            f"alphabet must hold distinct non-space characters, got {short_repr(alphabet)}"
+        )
     symbols = list(alphabet)
 
     def sample(rng: np.random.Generator, k: int) -> list[Pair]:
@@ -110,14 +120,13 @@ def make_addition(seed: int, **options) -> tuple[dict[str, list[Pair]], Tokenize
     almost every operand ``max_digits`` long). Repeated sources are then
     rejected, which thins the 100 possible one-digit + one-digit sums.
 
-    Options (defaults in :data:`ADDITION_DEFAULTS`): ``train``, ``valid``,
-    ``test``, ``max_digits`` (1..15).
+    Options (defaults in :data:`ADDITION_DEFAULTS`, ranges in :data:`ADDITION_RANGES`):
+    ``train`` (1..1000000), ``valid``, ``test`` (0..1000000), ``max_digits`` (1..15:
+    the draws are exact in float64 up to 15 digits).
     """
-    sizes = _check_sizes(options)
-    check_size("max_digits", options["max_digits"], minimum=1)
+    check_ranges(options, ADDITION_RANGES)
+    sizes = _sizes(options)
     max_digits = int(options["max_digits"])
-    if max_digits > 15:
-        raise ValueError(f"max_digits must be <= 15 (float64-exact draws), got {max_digits}")
 
     def sample(rng: np.random.Generator, k: int) -> list[Pair]:
         left = sample_operands(rng, k, max_digits)

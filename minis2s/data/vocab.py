@@ -22,6 +22,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from minis2s.data.pairs import check_pairs
+from minis2s.data.quote import short_repr
+
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
 SPECIALS: tuple[str, ...] = (PAD, BOS, EOS, UNK)
@@ -45,19 +48,27 @@ class Vocab:
     """
 
     def __init__(self, tokens: Sequence[str]):
+        if isinstance(tokens, str) or not isinstance(tokens, list | tuple):
+            raise TypeError(
+                f"a vocabulary needs a list of str tokens, got {type(tokens).__name__} "
+                f"{short_repr(tokens)}"
+            )
         tokens = list(tokens)
         if tuple(tokens[: len(SPECIALS)]) != SPECIALS:
             raise ValueError(
                 f"a vocabulary must start with the special tokens {list(SPECIALS)}, "
-                f"got {tokens[: len(SPECIALS)]}"
+                f"got {short_repr(tokens[: len(SPECIALS)])}"
             )
         index: dict[str, int] = {}
         for i, token in enumerate(tokens):
             if not isinstance(token, str) or token == "":
-                raise ValueError(f"vocabulary token {i} must be a non-empty str, got {token!r}")
+                raise ValueError(
+                    f"vocabulary token {i} must be a non-empty str, got {short_repr(token)}"
+                )
             if token in index:
                 raise ValueError(
-                    f"vocabulary token {token!r} appears twice (ids {index[token]} and {i})"
+                    f"vocabulary token {short_repr(token)} appears twice "
+                    f"(ids {index[token]} and {i})"
                 )
             index[token] = i
         self._tokens: list[str] = tokens
@@ -79,23 +90,33 @@ class Vocab:
                 rarer tokens will be encoded as ``<unk>``.
 
         Raises:
-            TypeError: a sequence is a plain string (pass a list of tokens) or a
-                token is not a string.
+            TypeError: ``sequences`` is not iterable, a sequence is a plain string
+                (pass a list of tokens) or not a list/tuple, or a token is not a string.
             ValueError: ``min_count`` is not a positive integer.
         """
         if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
-            raise ValueError(f"min_count must be a positive int, got {min_count!r}")
+            raise ValueError(f"min_count must be a positive int, got {short_repr(min_count)}")
+        if isinstance(sequences, str | bytes) or not isinstance(sequences, Iterable):
+            raise TypeError(
+                "sequences must be an iterable of token lists, got "
+                f"{type(sequences).__name__} {short_repr(sequences)}"
+            )
         counts: Counter[str] = Counter()
         for i, seq in enumerate(sequences):
             if isinstance(seq, str):
                 raise TypeError(
-                    f"sequence {i} is a str ({seq[:20]!r}); pass a list of tokens, "
+                    f"sequence {i} is a str ({short_repr(seq, 20)}); pass a list of tokens, "
                     "e.g. list(text) for characters or text.split() for words"
+                )
+            if not isinstance(seq, list | tuple):
+                raise TypeError(
+                    f"sequence {i} must be a list of str tokens, got {type(seq).__name__} "
+                    f"{short_repr(seq)}"
                 )
             for token in seq:
                 if not isinstance(token, str):
                     raise TypeError(
-                        f"sequence {i} holds a {type(token).__name__} ({token!r}); "
+                        f"sequence {i} holds a {type(token).__name__} ({short_repr(token)}); "
                         "tokens must be str"
                     )
             counts.update(seq)
@@ -156,18 +177,34 @@ class Vocab:
                 prints).
 
         Raises:
-            TypeError: ``tokens`` is a str, or holds a non-str token.
+            TypeError: ``tokens`` is a str or not a list/tuple, or holds a non-str
+                token; ``add_bos``/``add_eos`` is not a bool; ``unknown`` is not a
+                list or None.
         """
         if isinstance(tokens, str):
             raise TypeError(
-                f"encode expects a list of tokens, got the str {tokens[:20]!r}; "
+                f"encode expects a list of tokens, got the str {short_repr(tokens, 20)}; "
                 "split it first, e.g. list(text) or text.split()"
+            )
+        if not isinstance(tokens, list | tuple):
+            raise TypeError(
+                f"encode expects a list of str tokens, got {type(tokens).__name__} "
+                f"{short_repr(tokens)}"
+            )
+        for flag, value in (("add_bos", add_bos), ("add_eos", add_eos)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{flag} must be True or False, got {short_repr(value)}")
+        if unknown is not None and not isinstance(unknown, list):
+            raise TypeError(
+                f"unknown must be a list to collect into, or None, got {type(unknown).__name__}"
             )
         ids = [BOS_ID] if add_bos else []
         index = self._index
         for token in tokens:
             if not isinstance(token, str):
-                raise TypeError(f"tokens must be str, got {type(token).__name__} ({token!r})")
+                raise TypeError(
+                    f"tokens must be str, got {type(token).__name__} ({short_repr(token)})"
+                )
             i = index.get(token)
             if i is None:
                 i = UNK_ID
@@ -192,8 +229,16 @@ class Vocab:
 
         Raises:
             ValueError: an id is outside ``[0, len(self))``.
-            TypeError: an id is not an integer.
+            TypeError: an id is not an integer, ``ids`` is not iterable (or is a
+                str), or ``strip_special`` is not a bool.
         """
+        if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
+            raise TypeError(
+                f"ids must be an iterable of integer ids, got {type(ids).__name__} "
+                f"{short_repr(ids)}"
+            )
+        if not isinstance(strip_special, bool):
+            raise TypeError(f"strip_special must be True or False, got {short_repr(strip_special)}")
         out = []
         for i in ids:
             i = self._check_id(i, "id")
@@ -208,7 +253,7 @@ class Vocab:
     def _check_id(self, i: Any, what: str) -> int:
         # Accept Python ints and NumPy integer scalars; refuse bools, floats, strings.
         if isinstance(i, bool) or not hasattr(i, "__index__"):
-            raise TypeError(f"{what} must be an integer, got {type(i).__name__} ({i!r})")
+            raise TypeError(f"{what} must be an integer, got {type(i).__name__} ({short_repr(i)})")
         i = i.__index__()
         if not 0 <= i < len(self._tokens):
             raise ValueError(f"{what} {i} is outside the vocabulary range [0, {len(self)})")
@@ -231,11 +276,12 @@ class Vocab:
             raise ValueError(f"a saved vocabulary must be a dict, got {type(d).__name__}")
         if d.get("format") != _FORMAT:
             raise ValueError(
-                f"a saved vocabulary must have format {_FORMAT!r}, got {d.get('format')!r}"
+                f"a saved vocabulary must have format {_FORMAT!r}, "
+                f"got {short_repr(d.get('format'))}"
             )
         if d.get("version") != _VERSION:
             raise ValueError(
-                f"saved vocabulary version {d.get('version')!r} is not supported "
+                f"saved vocabulary version {short_repr(d.get('version'))} is not supported "
                 f"(this minis2s reads version {_VERSION})"
             )
         tokens = d.get("tokens")
@@ -264,7 +310,16 @@ def encode_pairs(
 
     Returns:
         ``(src_ids, tgt_ids)``, two lists of id lists.
+
+    Raises:
+        TypeError: ``pairs`` is not a list of token-list pairs (see
+            :func:`~minis2s.data.pairs.check_pairs`) or a vocabulary is not a
+            :class:`Vocab`.
     """
+    for name, vocab in (("src_vocab", src_vocab), ("tgt_vocab", tgt_vocab)):
+        if not isinstance(vocab, Vocab):
+            raise TypeError(f"{name} must be a Vocab, got {type(vocab).__name__}")
+    check_pairs(pairs)
     src_ids = [src_vocab.encode(s, unknown=unknown) for s, _ in pairs]
     tgt_ids = [tgt_vocab.encode(t, unknown=unknown) for _, t in pairs]
     return src_ids, tgt_ids
