@@ -37,6 +37,7 @@ LESSONS = (
     "06_attention_heatmaps",
     "07_decoding_greedy_vs_beam",
     "08_gpu_cupy",
+    "09_whole_model_backward",
 )
 
 #: Seconds one cell may run (small settings take a few seconds per notebook in all).
