@@ -1,0 +1,188 @@
+"""Grapheme-to-phoneme result of ``docs/results_g2p.md``, produced end to end by one command.
+
+Trains the built-in ``g2p`` task (CMUdict, stress removed) with ``minis2s train``, then
+scores the test split with ``minis2s evaluate``: greedy and beam, each against the
+first listed pronunciation of a word and against all of them (a word counts as right
+if the output equals any; PER uses the closest). Writes, in ``--out``:
+
+* ``results.md``  -- the table the page shows, with the wall time, the machine and the
+  commit, and the commands that made it;
+* ``results.json`` -- every number of the table (and the raw ``evaluate`` reports);
+* ``wer_curve.png`` / ``wer_curve.csv`` -- validation WER (greedy, all references)
+  against training minutes, one point per epoch.
+
+Usage::
+
+    python benchmarks/g2p_results.py                      # the page's run (60 min budget)
+    python benchmarks/g2p_results.py --split random       # the second, seeded random split
+    python benchmarks/g2p_results.py --minutes 2 --train-size 3000 --out /tmp/g2p_quick
+
+Not part of CI (an hour of CPU). Every number the page reports comes from here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+#: The recipe of the page's run (the options of ``minis2s train`` besides data and budget).
+RECIPE = ["--cell", "gru", "--hidden", "256", "--embedding", "64", "--bidirectional",
+          "--context", "attention", "--attention", "additive",
+          "--optimizer", "adam", "--lr", "3e-3", "--schedule", "exponential", "--decay", "0.8",
+          "--clip", "5", "--batch-size", "64", "--epochs", "40", "--patience", "3",
+          "--valid-beam", "1", "--seed", "0", "--data-seed", "0"]
+#: (label, evaluate options) of the table's rows
+ROWS = [("greedy", ["--beam", "1"]), ("beam 5", ["--beam", "5"])]
+SCORINGS = ("first", "all")
+
+
+def minis2s(*args: str, capture: bool = False) -> str:
+    """Run ``python -m minis2s ARGS`` with one BLAS thread; its stdout when captured."""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+           "MKL_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "minis2s", *args]
+    print("$", " ".join(cmd[1:]), flush=True)
+    done = subprocess.run(cmd, env=env, check=True, text=True,
+                          stdout=subprocess.PIPE if capture else None)
+    return done.stdout if capture else ""
+
+
+def machine() -> str:
+    """One line: CPU model, cores, Python and NumPy versions."""
+    import numpy as np
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"NumPy {np.__version__}, one BLAS thread")
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], check=True, text=True,
+                              capture_output=True, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def wer_curve(log_path: Path) -> list[tuple[float, float, float]]:
+    """``[(training minutes, valid WER %, valid PER %), ...]`` one per epoch of a run's log."""
+    points = []
+    for line in log_path.read_text().splitlines():
+        record = json.loads(line)
+        valid = record["valid"]
+        points.append((record["elapsed_s"] / 60.0, 100.0 * valid["sequence_error_rate"],
+                       100.0 * valid["error_rate"]))
+    return points
+
+
+def table(results: dict[str, dict[str, dict]]) -> str:
+    """The Markdown table: one row per decoding, PER and WER against the first and against
+    all references (``results[row][scoring]`` is an ``evaluate --json`` report)."""
+    lines = ["| decoding | PER (first) | WER (first) | PER (any) | WER (any) |",
+             "| --- | --- | --- | --- | --- |"]
+    for label, _ in ROWS:
+        cells = []
+        for scoring in SCORINGS:
+            m = results[label][scoring]["metrics"]
+            cells += [f"{100 * m['error_rate']:.2f} %", f"{100 * m['sequence_error_rate']:.2f} %"]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_report(out: Path, args: argparse.Namespace, results: dict, curve: list,
+                 train_s: float, wall_s: float, train_cmd: list[str]) -> None:
+    """``results.md``, ``results.json``, ``wer_curve.csv`` and ``wer_curve.png`` in ``out``."""
+    any_greedy = results["greedy"]["all"]
+    count = (f"{any_greedy['sources']} test words, {any_greedy['references']} "
+             f"pronunciations ({any_greedy['sources_with_several_references']} words with "
+             "several)")
+    text = [f"### g2p, {args.split} split, trained on {args.references} references",
+            "", table(results), "",
+            f"Test split: {count}. PER is `error_rate`, WER `sequence_error_rate`; "
+            "'first' scores against each word's first listed pronunciation, 'any' against "
+            "all of them (right if equal to any; PER against the closest).", "",
+            f"`minis2s train`: {train_s / 60:.1f} min of wall time (training budget "
+            f"{args.minutes:g} min, {len(curve)} epochs, then its own test pass); the whole "
+            f"script {wall_s / 60:.1f} min. "
+            f"Machine: {machine()}. Commit: `{commit()}`.", "",
+            "```", "python " + " ".join(train_cmd), "```", ""]
+    (out / "results.md").write_text("\n".join(text))
+    (out / "results.json").write_text(json.dumps(
+        {"split": args.split, "references": args.references, "train_s": train_s,
+         "wall_s": wall_s, "machine": machine(), "commit": commit(), "curve": curve,
+         "results": results}, indent=2))
+    (out / "wer_curve.csv").write_text(
+        "minutes,valid_wer_percent,valid_per_percent\n"
+        + "".join(f"{m:.2f},{w:.2f},{p:.2f}\n" for m, w, p in curve))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([c[0] for c in curve], [c[1] for c in curve], marker="o", label="valid WER")
+    ax.plot([c[0] for c in curve], [c[2] for c in curve], marker="s", label="valid PER")
+    ax.set_xlabel("training minutes")
+    ax.set_ylabel("%")
+    ax.set_title(f"g2p ({args.split} split): validation error against training time")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    fig.savefig(out / "wer_curve.png", dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="runs/g2p_results", help="output directory")
+    p.add_argument("--minutes", type=float, default=60.0, help="training time budget")
+    p.add_argument("--split", choices=["hash", "random"], default="hash",
+                   help="the fixed hash split, or the seeded random one of the same sizes")
+    p.add_argument("--references", choices=list(SCORINGS), default="first",
+                   help="train on the first pronunciation of a word, or on all")
+    p.add_argument("--train-size", type=int, help="training words (default: all)")
+    p.add_argument("--beam", type=int, default=5, help="beam size of the beam row")
+    args = p.parse_args(argv)
+    ROWS[1] = (f"beam {args.beam}", ["--beam", str(args.beam)])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    run_dir = out / "train"
+    start = time.perf_counter()
+    train_cmd = ["-m", "minis2s", "train", "--task", "g2p", *RECIPE,
+                 "--task-option", f"split={args.split}", "--references", args.references,
+                 "--time-budget", str(int(args.minutes * 60)), "--out", str(run_dir),
+                 "--overwrite", "--no-progress", "--no-plots"]
+    if args.train_size:
+        train_cmd += ["--train-size", str(args.train_size)]
+    t0 = time.perf_counter()
+    minis2s(*train_cmd[2:])
+    train_s = time.perf_counter() - t0
+    results: dict[str, dict[str, dict]] = {}
+    for label, options in ROWS:
+        results[label] = {}
+        for scoring in SCORINGS:
+            report = minis2s("evaluate", str(run_dir), "--split", "test", *options,
+                             "--references", scoring, "--json", capture=True)
+            results[label][scoring] = json.loads(report)
+    curve = wer_curve(run_dir / "log.jsonl")
+    write_report(out, args, results, curve, train_s, time.perf_counter() - start, train_cmd)
+    print((out / "results.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
