@@ -102,10 +102,10 @@ def test_the_inventory_finds_the_known_pieces():
     for name in (
         "minis2s.ops.linear.linear_forward",
         "minis2s.ops.softmax_ce.softmax_cross_entropy_backward",
-        "minis2s.cells.seed.encoder_backward",
-        "minis2s.cells.seed.sequence_backward",
+        "minis2s.cells.rnn.encoder_backward",
+        "minis2s.cells.rnn.sequence_backward",
         "minis2s.ops.attention.attention_backward",
-        "minis2s.model.Seq2Seq.backward",
+        "minis2s.model.seq2seq.Seq2Seq.backward",
         "minis2s.optim.adam.Adam.update",
         "minis2s.optim.base.Optimizer.step",
     ):
@@ -228,11 +228,11 @@ def test_docs_build(tmp_path):
     log = (result.stdout + result.stderr)[-8000:]
     assert result.returncode == 0, f"sphinx-build -W failed:\n{log}"
 
-    seed = (out / "mapping" / "seed.html").read_text(encoding="utf-8")
-    assert re.search(r'class="k">def</span>.{0,60}class="nf">encoder_forward<', seed), (
-        "the code of encoder_forward is missing from mapping/seed.html"
+    page = (out / "mapping" / "rnn.html").read_text(encoding="utf-8")
+    assert re.search(r'class="k">def</span>.{0,60}class="nf">encoder_forward<', page), (
+        "the code of encoder_forward is missing from mapping/rnn.html"
     )
-    assert "_static/mathjax/tex-chtml.js" in seed, "MathJax is not served from the build"
+    assert "_static/mathjax/tex-chtml.js" in page, "MathJax is not served from the build"
     assert (out / "_static" / "mathjax" / "tex-chtml.js").is_file()
     assert (out / "api" / "generated" / "minis2s.ops.linear.html").is_file()
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
