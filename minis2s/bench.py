@@ -2,30 +2,23 @@
 
 The work timed on each side is one training step's worth of recurrence: a 2-layer
 LSTM over ``T`` steps (batch ``N``, input ``D``, hidden ``H``, float32), forward and
-backward, gradients of the inputs and of every weight. minis2s runs
-:func:`minis2s.cells.stack.stack_forward` and :func:`~minis2s.cells.stack.stack_backward`
-on a 2-layer LSTM stack (optionally in batch shards, ``--shards``); PyTorch runs
-``torch.nn.LSTM(num_layers=2)`` on the CPU.
+backward, gradients of the inputs and of every weight. minis2s runs a 2-layer LSTM
+stack through :func:`minis2s.shards.stack_forward` and
+:func:`~minis2s.shards.stack_backward` (the plain stack of :mod:`minis2s.cells.stack`,
+optionally in batch shards, ``--shards``); PyTorch runs ``torch.nn.LSTM(num_layers=2)``
+on the CPU.
 
-How it is measured, so that the numbers mean something on a busy machine:
+How it is measured: :mod:`minis2s.bench_harness`, shared with the whole-model benchmark
+(:mod:`minis2s.bench_model`) -- one spawned worker process per side, each side warmed
+up and then timed one at a time with ``--settle`` seconds between hand-overs, paired
+rounds (minis2s, PyTorch, the ceiling) whose per-round ratios give the median, the
+load of other processes per round, and the peak memory of one step. Here:
 
-* **One process per side.** minis2s (NumPy/OpenBLAS) and PyTorch (MKL/OpenMP) each
-  run in their own worker process (``multiprocessing``, spawn), started once, warmed
-  up, then timed on a ``"go"`` message. Only one side works at a time, and the parent
-  waits ``--settle`` seconds between hand-overs so that the idle thread pool of the
-  side that just finished has stopped spinning (OpenBLAS threads spin about 0.1 s).
-* **Paired rounds.** Each round times minis2s, then PyTorch, then the GEMM ceiling;
-  the reported ratio is the median over rounds of the per-round ratio, which cancels
-  slow drifts in machine load.
 * **The ceiling** is the same matrix products alone -- every GEMM of the forward and
   backward passes, at the shapes of the fused-gate formulation, into preallocated
-  outputs -- timed with NumPy in the minis2s worker. Its FLOP count is the one used
+  outputs -- timed with NumPy in its own worker. Its FLOP count is the one used
   for every GFLOP/s column (``2 m n k`` per product; the elementwise gate math is
   not counted).
-* **Peak memory of one step** is the growth of the worker's peak resident set size
-  (``resource.getrusage(...).ru_maxrss``) over its first fwd+bwd step, in a fresh
-  process after the inputs and weights exist. It counts every allocation on that
-  side (including library workspaces), the same way for both.
 
 Run it as ``python benchmarks/bench_lstm.py`` (``--help`` for the options).
 """
@@ -34,13 +27,13 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import os
 import statistics
 import sys
-import time
 from typing import Any
 
 import numpy as np
+
+from minis2s import bench_harness as harness
 
 SIDES = ("minis2s", "torch", "gemm")
 
@@ -59,13 +52,6 @@ def matmul_flops(T: int, N: int, D: int, H: int, layers: int = 2, gates: int = 4
     return total
 
 
-def _maxrss_bytes() -> int:
-    import resource
-
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss if sys.platform == "darwin" else rss * 1024  # Linux reports KiB
-
-
 # ----------------------------------------------------------------------------------------
 # The work of each side (runs inside the worker processes)
 # ----------------------------------------------------------------------------------------
@@ -73,7 +59,8 @@ def _maxrss_bytes() -> int:
 
 def _minis2s_setup(T: int, N: int, D: int, H: int, seed: int, shards: int = 1) -> Any:
     from minis2s import backend
-    from minis2s.cells.stack import StackConfig, init_stack, stack_backward, stack_forward
+    from minis2s.cells.stack import StackConfig, init_stack
+    from minis2s.shards import stack_backward, stack_forward
 
     backend.set_backend("numpy")
     rng = np.random.default_rng(seed)
@@ -150,93 +137,8 @@ def _gemm_setup(T: int, N: int, D: int, H: int, seed: int, shards: int = 1) -> A
     return step
 
 
-_SETUPS = {"minis2s": _minis2s_setup, "torch": _torch_setup, "gemm": _gemm_setup}
-
-
-def _worker(side: str, conn: Any, shape: tuple[int, int, int, int], seed: int,
-            warmup: int, clock: str = "wall", shards: int = 1) -> None:
-    """Worker process: build the side, measure one step's peak memory, warm up, then
-    answer each ``("go", k)`` with the best of ``k`` timed steps (seconds)."""
-    now = time.process_time if clock == "cpu" else time.perf_counter
-    try:
-        extra = {} if side == "torch" else {"shards": shards}
-        step = _SETUPS[side](*shape, seed, **extra)
-        rss0 = _maxrss_bytes()
-        step()
-        peak = _maxrss_bytes() - rss0
-        for _ in range(warmup):
-            step()
-        conn.send(("ready", peak))
-        while True:
-            msg, k = conn.recv()
-            if msg != "go":
-                break
-            times = []
-            for _ in range(k):
-                start = now()
-                step()
-                times.append(now() - start)
-            conn.send(("time", min(times)))
-    except Exception as exc:  # report, do not hang the parent
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-    finally:
-        conn.close()
-
-
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-class _Side:
-    def __init__(self, ctx: Any, side: str, shape: tuple[int, int, int, int], seed: int,
-                 warmup: int, threads: int | None = None, clock: str = "wall",
-                 shards: int = 1):
-        self.name = side
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker,
-                                args=(side, child, shape, seed, warmup, clock, shards),
-                                daemon=True)
-        saved = {var: os.environ.get(var) for var in THREAD_VARS}
-        if threads is not None:  # read by the libraries when the spawned child loads them
-            os.environ.update({var: str(threads) for var in THREAD_VARS})
-        try:
-            self.proc.start()
-        finally:
-            for var, value in saved.items():
-                if value is None:
-                    os.environ.pop(var, None)
-                else:
-                    os.environ[var] = value
-        child.close()
-        kind, value = self.conn.recv()
-        if kind == "error":
-            self.close()
-            raise RuntimeError(f"{side} worker failed: {value}")
-        self.peak = value
-
-    def time(self, k: int) -> float:
-        self.conn.send(("go", k))
-        kind, value = self.conn.recv()
-        if kind == "error":
-            raise RuntimeError(f"{self.name} worker failed: {value}")
-        return value
-
-    def close(self) -> None:
-        try:
-            self.conn.send(("stop", 0))
-        except (BrokenPipeError, OSError):
-            pass
-        self.proc.join(timeout=10)
-        if self.proc.is_alive():
-            self.proc.terminate()
-
-
-def torch_available() -> bool:
-    try:
-        import importlib.util
-
-        return importlib.util.find_spec("torch") is not None
-    except (ImportError, ValueError):
-        return False
+_SETUPS = {"minis2s": "minis2s.bench:_minis2s_setup", "torch": "minis2s.bench:_torch_setup",
+           "gemm": "minis2s.bench:_gemm_setup"}
 
 
 def run(hidden: list[int], T: int = 20, N: int = 64, D: int = 128, rounds: int = 7,
@@ -252,27 +154,22 @@ def run(hidden: list[int], T: int = 20, N: int = 64, D: int = 128, rounds: int =
     sides = [s for s in SIDES if s != "torch" or use_torch]
     rows = []
     for H in hidden:
-        shape = (T, N, D, H)
-        workers = {s: _Side(ctx, s, shape, seed, warmup, threads, clock, shards)
-                   for s in sides}
+        workers = []
         try:
-            times: dict[str, list[float]] = {s: [] for s in sides}
-            for _ in range(rounds):
-                for s in sides:  # paired: every side once per round, one at a time
-                    time.sleep(settle)
-                    times[s].append(workers[s].time(per_round))
+            for s in sides:
+                args = (T, N, D, H, seed) + (() if s == "torch" else (shards,))
+                workers.append(harness.Side(ctx, s, _SETUPS[s], args, warmup, threads, clock))
+            times, loads = harness.paired_rounds(workers, rounds, per_round, settle)
         finally:
-            for w in workers.values():
+            for w in workers:
                 w.close()
         flops = matmul_flops(T, N, D, H)
-        row = {"H": H, "flops": flops,
+        row = {"H": H, "flops": flops, "loads": loads,
                "ms": {s: 1e3 * statistics.median(v) for s, v in times.items()},
-               "peak_mb": {s: workers[s].peak / 2**20 for s in sides}}
-        row["ceiling_share"] = statistics.median(
-            g / m for g, m in zip(times["gemm"], times["minis2s"]))
+               "peak_mb": {w.name: w.peak / 2**20 for w in workers}}
+        row["ceiling_share"] = harness.median_ratio(times["gemm"], times["minis2s"])
         if use_torch:
-            row["ratio"] = statistics.median(
-                m / t for m, t in zip(times["minis2s"], times["torch"]))
+            row["ratio"] = harness.median_ratio(times["minis2s"], times["torch"])
         rows.append(row)
     print(format_table(rows, T, N, D, rounds, per_round, settle, use_torch, threads, clock,
                        shards),
@@ -285,7 +182,7 @@ def format_table(rows: list[dict], T: int, N: int, D: int, rounds: int, per_roun
                  clock: str = "wall", shards: int = 1) -> str:
     head = ["hidden", "minis2s ms", "torch ms", "minis2s/torch", "minis2s GFLOP/s",
             "ceiling ms", "ceiling GFLOP/s", "share of ceiling", "peak MB minis2s",
-            "peak MB torch"]
+            "peak MB torch", "other load (cores)"]
     sides = [s for s in SIDES if s != "torch" or use_torch]
     lines = []
     for r in rows:
@@ -299,15 +196,13 @@ def format_table(rows: list[dict], T: int, N: int, D: int, rounds: int, per_roun
             f"{100 * r['ceiling_share']:.0f}%",
             f"{r['peak_mb']['minis2s']:.1f}",
             f"{r['peak_mb']['torch']:.1f}" if use_torch else "-",
+            " ".join(f"{v:.1f}" for v in r["loads"]),
         ])
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(head)]
-    table = ["  ".join(h.rjust(w) for h, w in zip(head, widths))]
-    table.append("  ".join("-" * w for w in widths))
-    table += ["  ".join(c.rjust(w) for c, w in zip(line, widths)) for line in lines]
+    table = harness.format_rows(head, lines)
     notes = [
         f"2-layer LSTM, forward + backward, T={T}, N={N}, D={D}, float32, CPU, "
         + ("library default threads." if threads is None else
-           f"{threads} thread(s) per side ({', '.join(THREAD_VARS)}={threads}).")
+           f"{threads} thread(s) per side ({', '.join(harness.THREAD_VARS)}={threads}).")
         + (f" minis2s and the ceiling: the batch in {shards} shards, one thread each "
            "(BLAS on one thread)." if shards > 1 else ""),
         f"Paired rounds: {rounds} rounds x ({', '.join(sides)}), best of {per_round} "
@@ -316,33 +211,13 @@ def format_table(rows: list[dict], T: int, N: int, D: int, rounds: int, per_roun
         "apart (idle thread pools stop spinning).",
         "GFLOP/s count only the matrix products; 'ceiling' = those products alone in NumPy; "
         "share = ceiling time / minis2s time.",
-        "Peak MB = growth of ru_maxrss during the first fwd+bwd step in a fresh worker.",
+        "Peak MB = how far the resident set of a fresh worker rose during its first "
+        "fwd+bwd step; other load = cores busy with other processes during each round.",
         "Clock: " + ("wall time (time.perf_counter)." if clock == "wall" else
                      "CPU time of each worker process (time.process_time): robust to other "
                      "load, comparable to wall time only with --threads 1."),
     ]
     return "\n".join(table + [""] + notes)
-
-
-def environment_report() -> str:
-    """Thread counts and BLAS kernels in use, and the OpenBLAS variables that change them."""
-    lines = [f"numpy {np.__version__}, {os.cpu_count()} CPUs (thread pools of this process; "
-             "--threads sets the workers')"]
-    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
-                "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        if os.environ.get(var):
-            lines.append(f"  {var}={os.environ[var]}")
-    try:
-        import threadpoolctl
-
-        for info in threadpoolctl.threadpool_info():
-            lines.append(
-                f"  {info.get('internal_api')} {info.get('version') or ''} "
-                f"kernel={info.get('architecture', '-')} threads={info.get('num_threads')}"
-            )
-    except ImportError:
-        lines.append("  (pip install threadpoolctl to see the BLAS kernel in use)")
-    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -386,10 +261,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"minis2s bench: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
     use_torch = not args.no_torch
-    if use_torch and not torch_available():
+    if use_torch and not harness.torch_available():
         print("PyTorch is not installed: timing minis2s and the GEMM ceiling only.")
         use_torch = False
-    print(environment_report())
+    print(harness.environment_report())
     run(args.hidden, T=args.T, N=args.N, D=args.D, rounds=args.rounds,
         per_round=args.per_round, warmup=args.warmup, settle=args.settle,
         use_torch=use_torch, seed=args.seed, threads=args.threads, clock=args.clock,

@@ -110,6 +110,13 @@ def decoder_steps(model: Seq2Seq, memory):
     return step
 
 
+def encoded_memory(model: Seq2Seq, batch):
+    """The encoder's memory for decoding: :meth:`~minis2s.model.seq2seq.Seq2Seq.encode_memory`
+    (nothing kept for a backward pass), or ``encode`` for a stand-in model without it."""
+    encode = getattr(model, "encode_memory", None)
+    return encode(batch) if encode is not None else model.encode(batch)[0]
+
+
 def _step_log_probs(model: Seq2Seq, step, y, state, t, live: np.ndarray):
     """One step of every row: ``(log-probabilities (rows, V) float64 host, state,
     attention (Ts, rows) host or None)``; a NaN at a ``live`` row is refused."""
@@ -138,7 +145,7 @@ def greedy_decode(model: Seq2Seq, src, max_len: int | None = None,
     batch = model.check_batch(src)
     n = batch.src.shape[1]
     limits = row_limits(model, batch.src_len, max_len)
-    memory, _ = model.encode(batch)
+    memory = encoded_memory(model, batch)
     step = decoder_steps(model, memory)
     state = memory.state0
     y = np.full(n, BOS_ID)
@@ -160,16 +167,17 @@ def greedy_decode(model: Seq2Seq, src, max_len: int | None = None,
         done[live[t + 1 >= limits[live]]] = True
         if done.all():
             break
-    chosen_all = np.stack(chosen)                                  # (steps, N)
-    attn_all = None if attn_steps[0] is None else np.stack(attn_steps)   # (steps, Ts, N)
+    chosen_all = np.stack(chosen).T                                # (N, steps)
+    attn_all = None if attn_steps[0] is None else np.stack(attn_steps, axis=2)  # (Ts, N, steps)
     hyps = []
     for i in range(n):
-        tokens = [int(v) for v in chosen_all[:taken[i] - finished[i], i]]   # without </s>
+        m = int(taken[i] - finished[i])                               # tokens without </s>
         attention = (None if attn_all is None
-                     else np.array(attn_all[:taken[i], : batch.src_len[i], i]))
-        hyps.append(Hypothesis(
-            tokens, float(logp_sum[i] / length_penalty(len(tokens) + finished[i], alpha)),
-            float(logp_sum[i]), attention, bool(finished[i]), int(limits[i])))
+                     else attn_all[: batch.src_len[i], i, :taken[i]].T.copy())
+        log_prob = float(logp_sum[i])
+        penalty = ((5.0 + (m + finished[i])) / 6.0) ** alpha         # length_penalty's
+        hyps.append(Hypothesis(chosen_all[i, :m].tolist(), float(log_prob / penalty),
+                               log_prob, attention, bool(finished[i]), int(limits[i])))
     return hyps
 
 
@@ -197,7 +205,7 @@ def beam_decode(model: Seq2Seq, src, beam_size: int = 5, max_len: int | None = N
     batch = model.check_batch(src)
     n, k = batch.src.shape[1], int(beam_size)
     limits = row_limits(model, batch.src_len, max_len)
-    base, _ = model.encode(batch)
+    base = encoded_memory(model, batch)
     memory = base.select(np.repeat(np.arange(n), k))        # row i*k + b: sentence i, slot b
     step = decoder_steps(model, memory)
     state = memory.state0

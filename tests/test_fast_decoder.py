@@ -175,3 +175,23 @@ def test_large_keys_or_queries_take_the_plain_exponential(scale, xp):
     step_memory = model.reading.step_memory(memory, model.params)
     assert (step_memory.ekeys is None) == (scale == "W_k")
     _assert_same(*_both_paths(model), model_scale=True)
+
+
+@pytest.mark.parametrize("settings", [{"cell": "lstm", "layers": 3},
+                                      {"cell": "gru", "layers": 2, "bidirectional": True},
+                                      {"cell": "rnn", "layers": 2, "context": "final"}],
+                         ids=["lstm3", "gru2-bi", "rnn2-final"])
+def test_encoder_for_decoding_gives_the_same_memory(settings, xp):
+    """``encode_memory`` (layer by layer, no caches) is ``encode``'s memory, bitwise."""
+    model = _model(**settings)
+    src, _, _ = toy_batch(False, np.random.default_rng(2))
+    batch = model.check_batch(src)
+    full, _ = model.encode(batch)
+    lean = model.encode_memory(batch)
+    for name in ("values", "keys", "mask", "final"):
+        a, b = getattr(full, name), getattr(lean, name)
+        assert (a is None) == (b is None), name
+        if a is not None:
+            np.testing.assert_array_equal(backend.to_host(a), backend.to_host(b), err_msg=name)
+    for a, b in zip(full.state0, lean.state0):
+        np.testing.assert_array_equal(backend.to_host(a), backend.to_host(b))

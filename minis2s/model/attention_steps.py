@@ -47,12 +47,12 @@ class AttentionMemory(NamedTuple):
 
     scorer: str
     values: Any    # (N, Ts, Hv) view of Memory.values
-    keys: Any      # (N, Ts, K): additive -2 W_k h_j (contiguous), else Memory.keys' view
+    keys: Any      # (N, Ts, K): a view of Memory.keys (additive: W_k h_j)
     bias: Any      # (N, Ts) 0 at real source positions, -inf at padding
     W_q: Any = None     # additive: (A, Hq) W_q
     W_q2: Any = None    # additive: (Hq, A) (-2 W_q)^T
     v: Any = None       # additive: (A,) 2 v
-    ekeys: Any = None   # additive: (N, Ts, A) exp(-2 k_j), None where some |2 k| > limit
+    ekeys: Any = None   # additive: (N, Ts, A) exp(2 k_j), None where some |2 k| > limit
     limit: float = 0.0  # the largest |2 k|, |2 q| whose exp is split (see attention_memory)
 
 
@@ -61,24 +61,28 @@ def attention_memory(values: Any, keys: Any, mask: Any, params: dict[str, Any], 
     r"""``values (Ts, N, Hv)``, ``keys (Ts, N, K)``, ``mask (Ts, N)`` (the
     :class:`~minis2s.model.contexts.base.Memory`'s), ``params`` the model's -> the step's view.
 
-    Additive: :math:`\exp(-2u_j) = \exp(-2k_j)\,\exp(-2q)`, so the ``(N, Ts, A)`` exponential
-    of the keys is taken once here and a step takes only the ``(N, A)`` one of its query and
-    one product -- while both arguments stay within ``limit`` (a quarter of the largest
-    argument whose ``exp`` is finite: neither factor nor their product can overflow or
-    vanish). Beyond it a step adds and exponentiates as written.
+    Additive: :math:`\sigma(2u_j) = 1 / (1 + e^{-2k_j} e^{-2q}) = e^{2k_j} / (e^{2k_j} +
+    e^{-2q})`, so the ``(N, Ts, A)`` exponential of the keys is taken once here, and a step
+    takes only the ``(N, A)`` one of its query, an addition and a division -- while both
+    arguments stay within ``limit`` (a quarter of the largest argument whose ``exp`` is
+    finite: no term can overflow or vanish). Beyond it a step adds and exponentiates as
+    written.
     """
     xp = backend.get_xp()
     bias = xp.ascontiguousarray(xp.where(mask.T > 0, 0.0, -np.inf).astype(values.dtype))
     if scorer != "additive":
         return AttentionMemory(scorer, values.transpose(1, 0, 2), keys.transpose(1, 0, 2), bias)
     Ts, N, A = keys.shape
-    k2 = xp.empty((N, Ts, A), dtype=keys.dtype)
-    xp.multiply(keys.transpose(1, 0, 2), -2.0, out=k2)                  # -2 k_j
+    ekeys = xp.empty((N, Ts, A), dtype=keys.dtype)
+    xp.multiply(keys.transpose(1, 0, 2), 2.0, out=ekeys)                # 2 k_j
     limit = float(np.log(np.finfo(keys.dtype).max)) / 4
-    ekeys = xp.exp(k2) if backend.to_float(xp.abs(k2).max()) <= limit else None
+    if max(-backend.to_float(ekeys.min()), backend.to_float(ekeys.max())) <= limit:
+        xp.exp(ekeys, out=ekeys)                                         # exp(2 k_j)
+    else:
+        ekeys = None
     W_q = params["attn.W_q"]
-    return AttentionMemory(scorer, values.transpose(1, 0, 2), k2, bias, W_q, (-2.0 * W_q).T,
-                           2.0 * params["attn.v"], ekeys, limit)
+    return AttentionMemory(scorer, values.transpose(1, 0, 2), keys.transpose(1, 0, 2), bias,
+                           W_q, (-2.0 * W_q).T, 2.0 * params["attn.v"], ekeys, limit)
 
 
 class AttentionSteps:
@@ -107,15 +111,18 @@ class AttentionSteps:
         if mem.scorer == "additive":
             s, q = self.sig[t], self.q
             xp.matmul(query, mem.W_q2, out=q)                 # -2 q = -2 W_q s
-            if mem.ekeys is not None and backend.to_float(xp.abs(q).max()) <= mem.limit:
-                xp.exp(q, out=q)
-                xp.multiply(mem.ekeys, q[:, None, :], out=s)  # exp(-2 k_j) exp(-2 q)
+            if mem.ekeys is not None and max(-backend.to_float(q.min()),
+                                             backend.to_float(q.max())) <= mem.limit:
+                xp.exp(q, out=q)                              # exp(-2 q)
+                xp.add(mem.ekeys, q[:, None, :], out=s)
+                xp.divide(mem.ekeys, s, out=s)                # e^2k / (e^2k + e^-2q)
             else:
-                xp.add(mem.keys, q[:, None, :], out=s)        # -2 u_j
+                xp.multiply(mem.keys, -2.0, out=s)
+                s += q[:, None, :]                            # -2 u_j = -2 k_j - 2 q
                 with np.errstate(over="ignore"):              # exp -> inf: sigma = 0, right
                     xp.exp(s, out=s)
-            s += 1.0
-            xp.divide(1.0, s, out=s)                          # sigma(2 u_j)
+                s += 1.0
+                xp.divide(1.0, s, out=s)                      # sigma(2 u_j)
             xp.matmul(s, mem.v, out=scores)                   # e'_j = 2 v . sigma(2 u_j)
         else:
             xp.matmul(mem.keys, query[:, :, None], out=scores[:, :, None])   # k_j . s

@@ -7,6 +7,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from minis2s import backend
+from minis2s.data.vocab import PAD_ID
 from minis2s.model.bridge import BridgeCache
 from minis2s.model.contexts import Memory
 from minis2s.model.inputs import CheckedBatch
@@ -67,3 +69,16 @@ class ForwardInfo(NamedTuple):
     num_tokens: int
     attention: np.ndarray | None      # (Tt, N, Ts) attention weights, or None
     enc_grad_norms: np.ndarray | None  # (Ts,) RMS over real rows of ||dL/dx_t||
+
+
+def forward_info(cache: ForwardCache, dx_src: Any) -> ForwardInfo:
+    """``||dL/dx_t||`` per source step, as a root mean square over the rows that have a
+    real token there (padding gets no gradient, and a plain sum over the batch would
+    shrink at late steps only because fewer rows reach them); attention on the host."""
+    per_row = backend.to_host((dx_src * dx_src).sum(axis=2))            # (Ts, N)
+    real = cache.batch.src != PAD_ID
+    norms = np.sqrt(per_row.sum(axis=1) / np.maximum(real.sum(axis=1), 1))
+    attention = None
+    if cache.attention is not None:
+        attention = backend.to_host(cache.attention).transpose(0, 2, 1)   # (Tt, N, Ts)
+    return ForwardInfo(cache.batch.num_tokens, attention, norms)

@@ -74,11 +74,20 @@ def step_dropout(rng: Any, config: Any, T: int, N: int, dtype: Any) -> tuple:
     return tuple(masks[:, k] for k in range(L - 1)) + (None,)
 
 
+def layer_runs(weights: tuple[LayerWeights, ...], cell: str, T: int, N: int, dtype: Any
+               ) -> tuple[LayerRun, ...]:
+    """Every layer's buffers for ``T`` steps of ``N`` rows."""
+    kernel = KERNELS[cell]
+    return tuple(LayerRun(*kernel.buffers(T, N, w, dtype), w) for w in weights)
+
+
 def decoder_forward(emb: Any, weights: tuple[LayerWeights, ...], cell: str, state0: tuple,
-                    context: Any, drops: tuple) -> tuple[Any, tuple, FastDecoderCache]:
+                    context: Any, drops: tuple, runs: tuple | None = None
+                    ) -> tuple[Any, tuple, FastDecoderCache]:
     """``T`` decoder steps: ``emb (T, N, E)`` the token inputs, ``state0`` a tuple of
     ``(L, N, H)``, ``context`` an object whose ``forward(t, query, out)`` writes
-    :math:`c_t` for ``query`` :math:`s_{t-1}` into ``out (N, P)``.
+    :math:`c_t` for ``query`` :math:`s_{t-1}` into ``out (N, P)``; ``runs`` the layers'
+    buffers to fill (:func:`layer_runs`; None: new ones).
 
     Returns ``(outputs (T, N, H), final state (tuple of (L, N, H)), cache)``; ``outputs``
     is a view into the top layer's buffer.
@@ -86,19 +95,16 @@ def decoder_forward(emb: Any, weights: tuple[LayerWeights, ...], cell: str, stat
     xp = backend.get_xp()
     kernel = KERNELS[cell]
     T, N, E = emb.shape
-    runs = []
-    for k, w in enumerate(weights):
-        Z, gates, cs, tanh_c = kernel.buffers(T, N, w, emb.dtype)
-        pre = gates.reshape(kernel.GATES, T * N, w.H)
+    runs = layer_runs(weights, cell, T, N, emb.dtype) if runs is None else runs
+    for k, run in enumerate(runs):
+        w, pre = run.weights, run.gates.reshape(kernel.GATES, T * N, -1)
         if w.E:     # the token part of every step in one (batched) product, and Z's y_{t-1}
             xp.matmul(emb.reshape(T * N, E), w.U_y, out=pre)
             pre += w.bias
-            Z[:T, :, w.H + w.P:] = emb
+            run.Z[:T, :, w.H + w.P:] = emb
         else:
             pre[...] = w.bias
-        run = LayerRun(Z, gates, cs, tanh_c, w)
         kernel.start(run, state0, k)
-        runs.append(run)
     H = weights[0].H
     rec = xp.empty((kernel.BLOCKS, N, H), dtype=emb.dtype)
     tmp = xp.empty((N, H), dtype=emb.dtype)
@@ -192,23 +198,29 @@ class _ReadingContext:
 class InferenceDecoder:
     """Decoding steps on the fast path, forward only: ``model.decoder(memory)`` once, then
     :meth:`step` per output token. The weights and (for attention) the memory are arranged
-    once; a step keeps nothing for a backward pass."""
+    once, the step's buffers made at the first step and reused; a step keeps nothing for
+    a backward pass."""
 
     def __init__(self, model: Any, memory: Any):
         self.model, self.memory = model, memory
         self.weights = layer_weights(model.params, model.config)
         self.attention: AttentionMemory | None = model.reading.step_memory(memory, model.params)
+        self._buffers: tuple | None = None
 
     def step(self, y_prev: Any, state: tuple, t: int) -> tuple[Any, tuple, Any]:
         """``y_prev (N,)`` host ids, ``state`` a tuple of ``(L, N, H)`` -> ``(top output
-        (N, H), new state, attention weights (Ts, N) or None)``."""
+        (N, H), new state, attention weights (Ts, N) or None)``. The output is a view into
+        the decoder's buffers, valid until the next step; the state and weights are new."""
         emb = self.model._embed("tgt", y_prev)[0][None]            # (1, N, E)
-        if self.attention is not None:
-            context = AttentionSteps(self.attention, 1)
-        else:
+        cell, n = self.model.config.cell, emb.shape[1]
+        if self._buffers is None or self._buffers[0] != n:
+            steps = None if self.attention is None else AttentionSteps(self.attention, 1)
+            self._buffers = (n, layer_runs(self.weights, cell, 1, n, emb.dtype), steps)
+        _, runs, context = self._buffers
+        if context is None:
             context = _ReadingContext(self.model.reading, self.memory, self.model.params, t)
-        out, state, _ = decoder_forward(emb, self.weights, self.model.config.cell, state,
-                                        context, (None,) * len(self.weights))
-        weights = (context.weights[0].T if self.attention is not None
+        out, state, _ = decoder_forward(emb, self.weights, cell, state, context,
+                                        (None,) * len(self.weights), runs)
+        weights = (context.weights[0].T.copy() if self.attention is not None
                    else context.step_weights)
         return out[0], state, weights

@@ -121,6 +121,13 @@ def check_batch(config: Any, reading: Any, dtype: Any, src: Any, tgt_in: Any = N
                         int(tgt_len.sum()))
 
 
+def check_checked_batch(batch: Any, where: str) -> None:
+    """``batch`` is a :class:`CheckedBatch` (from ``Seq2Seq.check_batch``), else TypeError."""
+    if not isinstance(batch, CheckedBatch):
+        raise TypeError(f"{where}: expected a CheckedBatch (from Seq2Seq.check_batch), "
+                        f"got {type(batch).__name__}")
+
+
 def check_forward_args(teacher_forcing: Any, rng: Any, train: Any, dropout: float) -> float:
     """``teacher_forcing`` a ratio in [0, 1]; ``rng`` a Generator (needed for sampling and
     dropout); ``train`` a bool. Returns ``teacher_forcing`` as a float."""

@@ -34,7 +34,6 @@ from minis2s.cells.stack import (
     stack_step_backward,
     stack_step_forward,
 )
-from minis2s.data.vocab import PAD_ID
 from minis2s.model.attention_steps import AttentionSteps
 from minis2s.model.bridge import bridge_backward, bridge_forward, init_bridge
 from minis2s.model.caches import (
@@ -44,9 +43,11 @@ from minis2s.model.caches import (
     ForwardCache,
     ForwardInfo,
     MemoryCache,
+    forward_info,
 )
 from minis2s.model.config import ModelConfig
 from minis2s.model.contexts import CONTEXTS, Memory, MemoryGrads
+from minis2s.model.encoding import encoder_layers
 from minis2s.model.fast_decoder import (
     InferenceDecoder,
     decoder_backward,
@@ -58,6 +59,7 @@ from minis2s.model.grads import GradSum
 from minis2s.model.inputs import (
     CheckedBatch,
     check_batch,
+    check_checked_batch,
     check_forward_args,
     check_host_params,
     check_model_args,
@@ -162,14 +164,27 @@ class Seq2Seq:
         """The encoder over the source, then its final state, the decoder's initial state
         and the reading's hoisted work: a :class:`~minis2s.model.contexts.base.Memory` with
         ``values (Ts, N, Hv)``, ``final (N, Hv)``, ``state0`` (tuple of ``(L, N, H)``)."""
-        if not isinstance(batch, CheckedBatch):
-            raise TypeError("encode: expected a CheckedBatch (from Seq2Seq.check_batch), "
-                            f"got {type(batch).__name__}")
-        c = self.config
+        check_checked_batch(batch, "encode")
         x, embed = self._embed("src", batch.src)
         values, state_T, stack = stack_forward(
-            x, self.params, c.encoder_stack(), mask=batch.src_mask, train=train, rng=rng,
-            prefix="enc.")
+            x, self.params, self.config.encoder_stack(), mask=batch.src_mask, train=train,
+            rng=rng, prefix="enc.")
+        memory, bridge, hoist = self._memory(batch, values, state_T)
+        return memory, MemoryCache(embed, stack, bridge, hoist)
+
+    def encode_memory(self, batch: CheckedBatch) -> Memory:
+        """:meth:`encode` for decoding: the same :class:`Memory`, nothing kept for a
+        backward pass, each encoder layer's buffers freed as soon as the next has read its
+        output (:mod:`minis2s.model.encoding`)."""
+        check_checked_batch(batch, "encode_memory")
+        x, _ = self._embed("src", batch.src)
+        values, state_T = encoder_layers(x, self.params, self.config.encoder_stack(),
+                                         batch.src_mask, "enc.")
+        return self._memory(batch, values, state_T)[0]
+
+    def _memory(self, batch: CheckedBatch, values: Any, state_T: tuple) -> tuple:
+        """The encoder's outputs and final state -> ``(Memory, bridge cache, hoist cache)``."""
+        c = self.config
         if c.bidirectional:
             merged = merge_bidirectional_state(state_T)
             final = merged[0][-1]
@@ -177,8 +192,7 @@ class Seq2Seq:
         else:
             final, state0, bridge = state_T[0][-1], state_T, None
         keys, hoist = self.reading.hoist_forward(values, self.params)
-        memory = Memory(values, keys, batch.src_mask, final, batch.src_len, state0)
-        return memory, MemoryCache(embed, stack, bridge, hoist)
+        return Memory(values, keys, batch.src_mask, final, batch.src_len, state0), bridge, hoist
 
     def encode_backward(self, dmemory: MemoryGrads, dstate0: tuple, cache: MemoryCache
                         ) -> tuple[Any, dict[str, Any]]:
@@ -414,19 +428,7 @@ class Seq2Seq:
             dstate0 = dstate
         dx_src, g = self.encode_backward(dmemory, dstate0, cache.memory_cache)
         grads.add(g)
-        return dict(grads), self._info(cache, dx_src)
-
-    def _info(self, cache: ForwardCache, dx_src: Any) -> ForwardInfo:
-        """``||dL/dx_t||`` per source step, as a root mean square over the rows that have a
-        real token there (padding gets no gradient, and a plain sum over the batch would
-        shrink at late steps only because fewer rows reach them); attention on the host."""
-        per_row = backend.to_host((dx_src * dx_src).sum(axis=2))            # (Ts, N)
-        real = cache.batch.src != PAD_ID
-        norms = np.sqrt(per_row.sum(axis=1) / np.maximum(real.sum(axis=1), 1))
-        attention = None
-        if cache.attention is not None:
-            attention = backend.to_host(cache.attention).transpose(0, 2, 1)   # (Tt, N, Ts)
-        return ForwardInfo(cache.batch.num_tokens, attention, norms)
+        return dict(grads), forward_info(cache, dx_src)
 
     def loss_and_grads(self, src: Any, tgt_in: Any, tgt_out: Any, teacher_forcing: float = 1.0,
                        rng: Any = None, train: bool = True

@@ -1,0 +1,58 @@
+"""How many BLAS threads a model's matrix products should run on, chosen by its size.
+
+A training step of a recurrent model is a loop of small matrix products (one per step
+and layer) with element-wise work between them. A BLAS library splits each product
+over its threads; that pays when the products are large, and costs when they are
+small: the threads wake, split a product that one core would finish in microseconds,
+and wait for each other -- and the element-wise work between the products runs on
+one core anyway. On a machine where other programs keep the cores busy, a thread that
+waits for a descheduled partner makes things far worse (10x measured on a shared
+2-core machine).
+
+So: one thread below a crossover size, every core from it on. The size is the hidden
+size, which sets every per-step product (``N x hidden`` by ``hidden x gates*hidden``).
+Measured on this project's 2-core machine (a whole training step of an LSTM x1 with
+attention on a dates batch, N = 64; 1 and 2 OpenBLAS threads interleaved in one
+process, the median over rounds of the per-round ratio 2 threads / 1 thread):
+
+============  ======  ======  ======  ======
+hidden          64     128     256     512
+============  ======  ======  ======  ======
+quiet           0.95    0.81    0.76    0.65
+busy            1.74    1.20    1.42    1.40
+============  ======  ======  ======  ======
+
+("busy": two other processes spinning, about one core left; single rounds there ran up
+to 8x and 23x slower with two threads). The gain on a quiet machine grows with the
+size -- 5% at the default 64, 24-35% from 256 on -- while the loss on a busy one does
+not shrink. Below 256 the gain does not pay for the risk: one thread. From 256 on
+(the article's 512) every core; on a busy machine give ``--threads 1``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+#: Smallest hidden size at which all cores beat one thread on a whole training step
+#: (LSTM, batch 64; measured, see the module docstring).
+CROSSOVER_HIDDEN = 256
+
+
+def cpu_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def threads_for_model(settings: Any, cores: int | None = None) -> int:
+    """BLAS threads for a model with these settings (anything with ``hidden``, e.g. a
+    ``ModelSettings``): 1 when ``hidden < CROSSOVER_HIDDEN``, else every core."""
+    hidden = getattr(settings, "hidden", None)
+    if not isinstance(hidden, int) or isinstance(hidden, bool) or hidden < 1:
+        raise TypeError(f"threads_for_model: expected model settings with a positive "
+                        f"integer hidden size, got {type(settings).__name__}")
+    cores = cpu_cores() if cores is None else cores
+    return 1 if hidden < CROSSOVER_HIDDEN else max(1, cores)
