@@ -70,6 +70,24 @@ def test_a_value_error_deep_inside_training_shows_as_a_bug(tmp_path, capsys, mon
     assert "this is a bug in minis2s" in err and "report it" in err
 
 
+def test_a_student_stub_is_not_a_bug(tmp_path, capsys, monkeypatch):
+    """In a course's student edition a backward pass may still be a stub: the command says
+    which piece is missing (exit 3, one line), not 'a bug in minis2s' with a traceback."""
+    from minis2s.model import Seq2Seq
+
+    def stub(*args, **kwargs):
+        raise NotImplementedError("A3: write minis2s.cells.lstm.step_backward "
+                                  "(read lesson 03)")
+
+    monkeypatch.setattr(Seq2Seq, "loss_and_grads", stub)
+    code, _, err = run(capsys, "train", *TINY, "--out", str(tmp_path / "run"))
+    assert code == cli.EXIT_NOT_IMPLEMENTED == 3
+    assert err.strip().splitlines()[-1] == (
+        "minis2s train: not implemented yet: A3: write minis2s.cells.lstm.step_backward "
+        "(read lesson 03)")
+    assert "Traceback" not in err and "bug" not in err
+
+
 def test_a_type_error_in_decoding_shows_as_a_bug(tmp_path, capsys, monkeypatch):
     import minis2s.train.loading
 

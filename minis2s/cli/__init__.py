@@ -28,6 +28,8 @@ Exit statuses:
   written into, an unavailable backend, a file that cannot be read or written, too
   little memory. One line on standard error, no traceback (``MINIS2S_DEBUG=1``
   shows one);
+* **3** -- a piece that is not implemented yet: in a course's student edition, a
+  function the student still has to write (the line names the assignment);
 * **70** -- a bug in minis2s (``EX_SOFTWARE`` of ``sysexits.h``): any other exception.
   The traceback is printed, then a line saying that it is a bug and how to report it;
 * **130** -- stopped by Ctrl-C (a training run saves its position first).
@@ -59,6 +61,7 @@ COMMANDS: tuple[Command, ...] = tuple(
 
 EXIT_INPUT = 2
 EXIT_BUG = 70
+EXIT_NOT_IMPLEMENTED = 3
 EXIT_INTERRUPTED = 130
 #: what bad input raises, each where the input is read or checked
 INPUT_ERRORS = (CommandError, InputError, CheckpointError, backend.BackendUnavailableError)
@@ -127,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"minis2s {args.command}: error: {_input_error_line(exc)}", file=sys.stderr)
         return EXIT_INPUT
+    except NotImplementedError as exc:   # a student edition's stub: the student's to write
+        if os.environ.get("MINIS2S_DEBUG"):
+            raise
+        print(f"minis2s {args.command}: not implemented yet: {_input_error_line(exc)}",
+              file=sys.stderr)
+        return EXIT_NOT_IMPLEMENTED
     except Exception:
         traceback.print_exc()
         print(f"minis2s {args.command}: this is a bug in minis2s {__version__}, not a problem "
