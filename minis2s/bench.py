@@ -253,18 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("hidden", "T", "N", "D", "rounds", "per_round", "threads", "shards"):
-        values = getattr(args, name)
-        if values is None:
-            continue
-        if any(v < 1 for v in (values if isinstance(values, list) else [values])):
-            print(f"minis2s bench: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
-            return 2
-    use_torch = not args.no_torch
-    if use_torch and not harness.torch_available():
-        print("PyTorch is not installed: timing minis2s and the GEMM ceiling only.")
-        use_torch = False
-    print(harness.environment_report())
+    use_torch = harness.check_command(
+        args, ("hidden", "T", "N", "D", "rounds", "per_round", "threads", "shards"),
+        "minis2s and the GEMM ceiling")
+    if use_torch is None:
+        return 2
     run(args.hidden, T=args.T, N=args.N, D=args.D, rounds=args.rounds,
         per_round=args.per_round, warmup=args.warmup, settle=args.settle,
         use_torch=use_torch, seed=args.seed, threads=args.threads, clock=args.clock,

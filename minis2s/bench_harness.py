@@ -235,6 +235,26 @@ def torch_available() -> bool:
         return False
 
 
+def check_command(args: Any, counts: Sequence[str], without_torch: str) -> bool | None:
+    """The checks both benchmark commands make before timing: every option in ``counts``
+    (a number or a list of numbers, None for unset) at least 1 -- else a one-line error and
+    ``None`` -- then whether PyTorch is wanted and installed (said when it is not, with
+    ``without_torch`` naming what is timed instead). Prints the environment report."""
+    for name in counts:
+        values = getattr(args, name)
+        if values is None:
+            continue
+        if any(v < 1 for v in (values if isinstance(values, list) else [values])):
+            print(f"minis2s bench: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
+            return None
+    use_torch = not args.no_torch
+    if use_torch and not torch_available():
+        print(f"PyTorch is not installed: timing {without_torch} only.")
+        use_torch = False
+    print(environment_report())
+    return use_torch
+
+
 def environment_report() -> str:
     """Thread counts and BLAS kernels in use, and the OpenBLAS variables that change them."""
     import numpy as np

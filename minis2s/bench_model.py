@@ -424,16 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("rounds", "per_round", "threads"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            print(f"minis2s bench: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
-            return 2
-    use_torch = not args.no_torch
-    if use_torch and not harness.torch_available():
-        print("PyTorch is not installed: timing minis2s only.")
-        use_torch = False
-    print(harness.environment_report())
+    use_torch = harness.check_command(args, ("rounds", "per_round", "threads"), "minis2s")
+    if use_torch is None:
+        return 2
     run(args.model, args.work, rounds=args.rounds, per_round=args.per_round,
         warmup=args.warmup, settle=args.settle, use_torch=use_torch, seed=args.seed,
         threads=args.threads, clock=args.clock)

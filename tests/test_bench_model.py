@@ -87,3 +87,16 @@ def test_threads_follow_the_model_size():
         threads_for_model(object())
     with pytest.raises(ValueError, match="threads must be an integer >= 1 or None"):
         TrainConfig(threads="many")
+
+
+@pytest.mark.parametrize("which, argv", [
+    ("bench", ["--rounds", "0"]), ("bench", ["--hidden", "8", "0"]),
+    ("bench_model", ["--rounds", "0"]), ("bench_model", ["--threads", "0"]),
+])
+def test_both_benchmarks_refuse_counts_below_one(which, argv, capsys):
+    """The check both benchmark commands share (bench_harness.check_command)."""
+    import importlib
+
+    module = importlib.import_module(f"minis2s.{which}")
+    assert module.main(argv) == 2
+    assert "must be >= 1" in capsys.readouterr().err
