@@ -185,9 +185,9 @@ def test_encoder_for_decoding_gives_the_same_memory(settings, xp):
     """``encode_memory`` (layer by layer, no caches) is ``encode``'s memory, bitwise."""
     model = _model(**settings)
     src, _, _ = toy_batch(False, np.random.default_rng(2))
-    batch = model.check_batch(src)
-    full, _ = model.encode(batch)
-    lean = model.encode_memory(batch)
+    checked = model.check_batch(src)
+    full, _ = model.encode(checked)
+    lean = model.encode_memory(checked)
     for name in ("values", "keys", "mask", "final"):
         a, b = getattr(full, name), getattr(lean, name)
         assert (a is None) == (b is None), name
