@@ -18,11 +18,10 @@ notebook with its file.
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
-from test_notebooks import CELL_TIMEOUT, SMALL_SWITCH
+from test_notebooks import SMALL_SWITCH, execute_small
 
 nbformat = pytest.importorskip("nbformat", reason="nbformat comes with the dev extra")
 nbclient = pytest.importorskip("nbclient", reason="nbclient comes with the dev extra")
@@ -140,26 +139,4 @@ def test_solutions_are_marked_and_left_out_of_the_student_edition(name):
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_executes_in_the_full_library(name, tmp_path, monkeypatch):
-    monkeypatch.setenv("MINIS2S_SMALL", "1")                # the kernel inherits this
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        monkeypatch.setenv(var, "1")
-    nb = _read(name)
-    client = nbclient.NotebookClient(
-        nb, timeout=CELL_TIMEOUT, kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}})
-    start = time.perf_counter()
-    client.execute()                       # raises CellExecutionError naming the failing cell
-    print(f"{name}: {time.perf_counter() - start:.1f} s at small settings")
-
-    images, stderr = 0, []
-    for k, cell in enumerate(nb.cells):
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "stream" and out.get("name") == "stderr":
-                stderr.append(f"cell {k}: {out.get('text', '')[:300]}")
-            if "image/png" in out.get("data", {}):
-                images += 1
-    assert not stderr, f"{name} wrote to stderr (the docs build would fail): {stderr}"
-    assert images >= 1, f"{name}: no plot was drawn"
-    first = next(c for c in nb.cells if c.cell_type == "code")
-    printed = "".join(o.get("text", "") for o in first.outputs)
-    assert "settings: small" in printed, f"{name} did not run at small settings: {printed!r}"
+    execute_small(_read(name), name, tmp_path, monkeypatch)

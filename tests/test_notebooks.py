@@ -92,22 +92,22 @@ def test_has_the_shape_of_a_lesson(name):
     assert 2 <= len(exercises) <= 4, f"{name}: {len(exercises)} exercises, expected 2 to 4"
 
 
-@pytest.mark.parametrize("name", LESSONS)
-def test_executes_at_small_settings(name, tmp_path, monkeypatch):
+def execute_small(nb, name: str, tmp_path: Path, monkeypatch) -> None:
+    """Run notebook ``nb`` top to bottom at small settings in ``tmp_path`` and check what
+    every lesson must show: no stderr, at least one plot, the small-settings line. Shared
+    by the lessons and the course's assignment notebooks."""
     # the kernel inherits this environment
     monkeypatch.setenv("MINIS2S_SMALL", "1")
     # Two test workers share two cores: a multithreaded BLAS in each would oversubscribe
     # them and run many times slower, so the kernel's BLAS gets one thread.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.setenv(var, "1")
-    nb = _read(name)
     client = nbclient.NotebookClient(
         nb, timeout=CELL_TIMEOUT, kernel_name="python3",
         resources={"metadata": {"path": str(tmp_path)}})
     start = time.perf_counter()
     client.execute()                       # raises CellExecutionError naming the failing cell
-    seconds = time.perf_counter() - start
-    print(f"{name}: {seconds:.1f} s at small settings")
+    print(f"{name}: {time.perf_counter() - start:.1f} s at small settings")
 
     images, stderr = 0, []
     for k, cell in enumerate(nb.cells):
@@ -121,3 +121,8 @@ def test_executes_at_small_settings(name, tmp_path, monkeypatch):
     first = next(c for c in nb.cells if c.cell_type == "code")
     printed = "".join(o.get("text", "") for o in first.outputs)
     assert "settings: small" in printed, f"{name} did not run at small settings: {printed!r}"
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_executes_at_small_settings(name, tmp_path, monkeypatch):
+    execute_small(_read(name), name, tmp_path, monkeypatch)
