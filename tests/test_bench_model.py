@@ -100,3 +100,16 @@ def test_both_benchmarks_refuse_counts_below_one(which, argv, capsys):
     module = importlib.import_module(f"minis2s.{which}")
     assert module.main(argv) == 2
     assert "must be >= 1" in capsys.readouterr().err
+
+
+def test_bench_command_with_model_runs_the_whole_model_benchmark(monkeypatch):
+    import minis2s.bench
+    from minis2s.cli import main
+
+    seen = []
+    monkeypatch.setattr(bench_model, "main", lambda argv: seen.append(("model", argv)) or 0)
+    monkeypatch.setattr(minis2s.bench, "main", lambda argv: seen.append(("lstm", argv)) or 0)
+    assert main(["bench", "--model", "default", "--rounds", "2"]) == 0
+    assert main(["bench", "--hidden", "256"]) == 0
+    assert seen == [("model", ["--model", "default", "--rounds", "2"]),
+                    ("lstm", ["--hidden", "256"])]

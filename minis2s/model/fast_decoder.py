@@ -9,21 +9,21 @@ token inputs are known for every step. So:
   :math:`W_y y_{t-1} + b` (:mod:`minis2s.model.decoder_cells`), and the encoder's memory
   is arranged once for the attention step (:mod:`minis2s.model.attention_steps`);
 * **per step**: attention (scores, softmax, context, written straight into layer 0's
-  input row :math:`Z_t = [c_t ; h_{t-1}]`), then per layer one product
-  :math:`Z_t M^\top` and the gate math on contiguous gate-major blocks; each layer's
-  output goes into its own next row and the next layer's input row (through its dropout
-  mask), the top layer's is the next query;
-* **backward**, last step first: per step and layer the gate backward and one product
-  :math:`\mathrm{d}z_t = \mathrm{d}a_t M` (the input's and the previous state's
-  gradients at once), attention's backward for :math:`\partial L/\partial s_{t-1}`;
-  every gradient summed in place; **after the loop** one product per weight
-  (:math:`\mathrm{d}M = \mathrm{d}A^\top Z`, :math:`\mathrm{d}W_y = \mathrm{d}A^\top Y`,
-  :math:`\partial L/\partial y = \mathrm{d}A\, W_y`) and attention's gradients
+  input row :math:`Z_t = [h_{t-1} ; c_t ; y_{t-1}]`), then per layer the products
+  :math:`h_{t-1} W_{hh}^\top + x_t W_x^\top` and the gate math on contiguous gate-major
+  blocks; each layer's output goes into its own next row and the next layer's input row
+  (through its dropout mask), the top layer's is the next query;
+* **backward**, last step first: per step and layer the gate backward and the products
+  :math:`[\mathrm{d}a_t W_{hh} \;\; \mathrm{d}a_t W_x]` (the previous state's and the
+  input's gradients), attention's backward for :math:`\partial L/\partial s_{t-1}`;
+  every gradient summed in place; **after the loop** one product per layer,
+  :math:`\mathrm{d}A^\top Z = [\mathrm{d}W_{hh} \; \mathrm{d}W_{ih}]`, then
+  :math:`\partial L/\partial y = \mathrm{d}A\, W_y` and attention's gradients
   (:meth:`~minis2s.model.attention_steps.AttentionSteps.grads`).
 
 Exact: the same sums as the step path, grouped differently, so the results agree to
 float rounding (``tests/test_fast_decoder.py``: loss and every gradient to 1e-12 relative in
-float64, for every cell, 1-2 layers, dropout, each scorer, one and two directions). Layers
+float64, for every cell, 1-3 layers, dropout, each scorer, one and two directions). Layers
 above the first read the layer below *at the same step*, so they cannot be hoisted: only
 their per-step product is one call.
 
