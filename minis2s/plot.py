@@ -118,7 +118,8 @@ def plot_history(history: Sequence[Mapping[str, Any]],
 
 
 def plot_attention(examples: Sequence[tuple[Sequence[str], Sequence[str], np.ndarray]],
-                   path: str | os.PathLike | None = None, max_examples: int = 4) -> Figure:
+                   path: str | os.PathLike | None = None, max_examples: int = 4,
+                   references: Sequence[Sequence[str]] | None = None) -> Figure:
     """Attention heatmaps for a few sentences.
 
     ``examples``: tuples ``(source_tokens, output_tokens, weights)`` with
@@ -126,10 +127,19 @@ def plot_attention(examples: Sequence[tuple[Sequence[str], Sequence[str], np.nda
     per decoder step, the last row being the step that produced the end token
     (``</s>``), one column per source token; each row sums to 1. An output cut at the
     length limit has no end step: its weights have ``len(output_tokens)`` rows.
+
+    ``references``: the expected output of each example, or ``None``. When given, a
+    title says whether the output is right, and names the expected output when it is
+    not (a heatmap of a wrong output is still worth reading, but never unmarked).
     """
     examples = list(examples)[:max_examples]
     if not examples:
         raise ValueError("plot_attention: no example given")
+    if references is not None:
+        references = list(references)
+        if len(references) < len(examples):
+            raise ValueError(f"plot_attention: {len(examples)} examples but "
+                             f"{len(references)} references; give one per example")
     for k, (src, out, w) in enumerate(examples):
         w = np.asarray(w)
         if w.ndim != 2 or w.shape[1] != len(src) or w.shape[0] not in (len(out), len(out) + 1):
@@ -143,7 +153,7 @@ def plot_attention(examples: Sequence[tuple[Sequence[str], Sequence[str], np.nda
     fig = _new_figure(cols * (1.5 + 0.22 * widest), rows * (1.2 + 0.22 * tallest))
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     image = None
-    for ax, (src, out, w) in zip(axes, examples):
+    for k, (ax, (src, out, w)) in enumerate(zip(axes, examples)):
         image = ax.imshow(np.asarray(w, dtype=float), cmap="viridis", vmin=0.0, vmax=1.0,
                           aspect="equal", interpolation="nearest")
         ax.set_xticks(range(len(src)), [_shown(t) for t in src], fontsize=8)
@@ -152,7 +162,14 @@ def plot_attention(examples: Sequence[tuple[Sequence[str], Sequence[str], np.nda
         ax.tick_params(axis="x", labelrotation=90 if max(map(len, src), default=1) > 1 else 0)
         ax.set_xlabel("source")
         ax.set_ylabel("output")
-        ax.set_title(f"{_joined(src)} \u2192 {_joined(out)}", fontsize=9)
+        title = f"{_joined(src)} \u2192 {_joined(out)}"
+        if references is None:
+            ax.set_title(title, fontsize=9)
+        elif list(out) == list(references[k]):
+            ax.set_title(f"{title}  (right)", fontsize=9)
+        else:
+            ax.set_title(f"{title}\nwrong: expected {_joined(references[k])}", fontsize=9,
+                         color="tab:red")
     for ax in axes[len(examples):]:
         ax.set_visible(False)
     if image is not None:

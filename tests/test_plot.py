@@ -72,6 +72,17 @@ def test_attention_plot_of_an_output_cut_at_the_length_limit():
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["x", "y", "z"]
 
 
+def test_attention_plot_marks_a_wrong_output_with_the_expected_one():
+    w = np.full((3, 2), 0.5)
+    fig = plot.plot_attention([(list("ab"), list("xy"), w), (list("ab"), list("xz"), w)],
+                              references=[list("xy"), list("xy")])
+    right, wrong = (ax.get_title() for ax in fig.axes[:2])
+    assert right.endswith("(right)") and "wrong" not in right
+    assert wrong.endswith("wrong: expected xy")
+    with pytest.raises(ValueError, match="2 examples but 1 references"):
+        plot.plot_attention([(list("ab"), list("xy"), w)] * 2, references=[list("xy")])
+
+
 def test_attention_plot_checks_shapes():
     with pytest.raises(ValueError, match=r"example 0 has weights of shape \(4, 2\).*\(3, 2\)"):
         plot.plot_attention([(["a", "b"], ["x", "y"], np.ones((4, 2)))])

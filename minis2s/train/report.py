@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from minis2s import plot
+from minis2s.data.pairs import group_references
 from minis2s.train import rundir
 from minis2s.train.evaluation import attention_examples
 
@@ -60,9 +61,12 @@ def draw_plots(out: Path, history: list[dict[str, Any]], grad_probe: dict[str, l
                              ylabel="||dL/dx_j|| at the encoder input / its maximum")
         written.append(out / rundir.GRAD_NORMS_PNG)
     if model.config.context == "attention":
-        examples = attention_examples(model, data.valid[:4], data.src_vocab, data.tgt_vocab,
-                                      max_len=max_len)
+        groups = group_references(data.valid)[:4]      # a word's every pronunciation counts
+        examples = attention_examples(model, [(src, refs[0]) for src, refs in groups],
+                                      data.src_vocab, data.tgt_vocab, max_len=max_len)
         if examples:
-            plot.plot_attention(examples, out / rundir.ATTENTION_PNG)
+            shown = [out_tokens if out_tokens in refs else refs[0]
+                     for (_, out_tokens, _), (_, refs) in zip(examples, groups)]
+            plot.plot_attention(examples, out / rundir.ATTENTION_PNG, references=shown)
             written.append(out / rundir.ATTENTION_PNG)
     return written
