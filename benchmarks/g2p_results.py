@@ -156,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="train on the first pronunciation of a word, or on all")
     p.add_argument("--train-size", type=int, help="training words (default: all)")
     p.add_argument("--beam", type=int, default=5, help="beam size of the beam row")
+    p.add_argument("--train-option", action="append", default=[], metavar="OPTION",
+                   help="one more `minis2s train` option after the recipe, e.g. "
+                        "--train-option=--layers=2 (repeat; a later option wins)")
     args = p.parse_args(argv)
     ROWS[1] = (f"beam {args.beam}", ["--beam", str(args.beam)])
     out = Path(args.out)
@@ -168,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                  "--overwrite", "--no-progress", "--no-plots"]
     if args.train_size:
         train_cmd += ["--train-size", str(args.train_size)]
+    train_cmd += args.train_option
     t0 = time.perf_counter()
     minis2s(*train_cmd[2:])
     train_s = time.perf_counter() - t0
