@@ -159,13 +159,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-option", action="append", default=[], metavar="OPTION",
                    help="one more `minis2s train` option after the recipe, e.g. "
                         "--train-option=--layers=2 (repeat; a later option wins)")
+    p.add_argument("--without", action="append", default=[], metavar="FLAG",
+                   choices=[o for o in RECIPE if o.startswith("--") and
+                            (RECIPE.index(o) + 1 == len(RECIPE)
+                             or RECIPE[RECIPE.index(o) + 1].startswith("--"))],
+                   help="drop a flag of the recipe, e.g. --without=--bidirectional (repeat)")
+    p.add_argument("--publish", metavar="DIR",
+                   help="also copy results.md and the curve (png, csv) into DIR as "
+                        "g2p_<split>.md, g2p_<split>_wer_curve.png/.csv (docs/results does)")
     args = p.parse_args(argv)
     ROWS[1] = (f"beam {args.beam}", ["--beam", str(args.beam)])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     run_dir = out / "train"
     start = time.perf_counter()
-    train_cmd = ["-m", "minis2s", "train", "--task", "g2p", *RECIPE,
+    recipe = [o for o in RECIPE if o not in args.without]
+    train_cmd = ["-m", "minis2s", "train", "--task", "g2p", *recipe,
                  "--task-option", f"split={args.split}", "--references", args.references,
                  "--time-budget", str(int(args.minutes * 60)), "--out", str(run_dir),
                  "--overwrite", "--no-progress", "--no-plots"]
@@ -184,8 +193,21 @@ def main(argv: list[str] | None = None) -> int:
             results[label][scoring] = json.loads(report)
     curve = wer_curve(run_dir / "log.jsonl")
     write_report(out, args, results, curve, train_s, time.perf_counter() - start, train_cmd)
+    if args.publish:
+        publish(out, Path(args.publish), f"g2p_{args.split}")
     print((out / "results.md").read_text())
     return 0
+
+
+def publish(out: Path, folder: Path, name: str) -> None:
+    """Copy a run's table and curve where the docs include them (no checkpoints, no raw
+    hypotheses: the page shows what ``results.md`` says)."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(out / "results.md", folder / f"{name}.md")
+    for ext in ("png", "csv"):
+        shutil.copyfile(out / f"wer_curve.{ext}", folder / f"{name}_wer_curve.{ext}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,86 @@
+"""What each part of the g2p recipe buys: the same short run with one thing changed.
+
+Every variant is a run of ``benchmarks/g2p_results.py`` (same recipe, same seeds, same
+data) with a smaller training set and time budget, so that the variants fit in an hour of
+one core; each changes one thing against the first row. Writes ``ablation.md`` (the table
+``docs/results_g2p.md`` includes) and ``ablation.json`` in ``--out``; each variant's own
+``results.md`` / ``results.json`` stay in its folder.
+
+Usage::
+
+    python benchmarks/g2p_ablation.py --out runs/g2p_ablation          # about 50 min
+    python benchmarks/g2p_ablation.py --minutes 1 --train-size 2000 --out /tmp/abl  # a smoke run
+
+Not part of CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import g2p_results  # noqa: E402  (the sibling script: one recipe, one way to run it)
+
+#: (label, g2p_results options): each row changes one thing against the first
+VARIANTS = [
+    ("the recipe (trained on first pronunciations)", []),
+    ("trained on all pronunciations", ["--references", "all"]),
+    ("one-directional encoder", ["--without=--bidirectional"]),
+    ("constant learning rate (no decay)", ["--train-option=--schedule=constant"]),
+]
+
+
+def row(label: str, report: dict) -> str:
+    """One line of the table from a variant's ``results.json``."""
+    cells = []
+    for decoding in ("greedy", next(k for k in report["results"] if k.startswith("beam"))):
+        m = report["results"][decoding]["all"]["metrics"]
+        cells += [f"{100 * m['error_rate']:.2f} %", f"{100 * m['sequence_error_rate']:.2f} %"]
+    return f"| {label} | {len(report['curve'])} | " + " | ".join(cells) + " |"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default="runs/g2p_ablation", help="output directory")
+    p.add_argument("--minutes", type=float, default=10.0, help="training budget per variant")
+    p.add_argument("--train-size", type=int, default=20000, help="training words per variant")
+    p.add_argument("--split", choices=["hash", "random"], default="hash")
+    p.add_argument("--publish", metavar="DIR",
+                   help="also copy ablation.md into DIR as g2p_ablation.md (docs/results does)")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    reports = {}
+    for k, (label, options) in enumerate(VARIANTS):
+        folder = out / f"variant{k}"
+        g2p_results.main(["--out", str(folder), "--minutes", f"{args.minutes:g}",
+                          "--train-size", str(args.train_size), "--split", args.split,
+                          *options])
+        reports[label] = json.loads((folder / "results.json").read_text())
+    first = next(iter(reports.values()))
+    lines = [f"| variant ({args.train_size:,} training words, {args.minutes:g} min each) | epochs "
+             "| PER greedy | WER greedy | PER beam | WER beam |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    lines += [row(label, report) for label, report in reports.items()]
+    text = "\n".join(lines) + (
+        f"\n\nScored against all pronunciations of each of the test split's words ({args.split} "
+        f"split). Machine: {first['machine']}. Commit: `{first['commit']}`. Command: "
+        f"`python benchmarks/g2p_ablation.py --minutes {args.minutes:g} --train-size "
+        f"{args.train_size} --split {args.split}`.\n")
+    (out / "ablation.md").write_text(text)
+    (out / "ablation.json").write_text(json.dumps(
+        {"minutes": args.minutes, "train_size": args.train_size, "split": args.split,
+         "variants": {label: {"options": opts, "report": reports[label]}
+                      for label, opts in VARIANTS}}, indent=2))
+    if args.publish:
+        Path(args.publish).mkdir(parents=True, exist_ok=True)
+        (Path(args.publish) / "g2p_ablation.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
