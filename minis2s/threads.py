@@ -13,7 +13,8 @@ So: one thread below a crossover size, every core from it on. The size is the hi
 size, which sets every per-step product (``N x hidden`` by ``hidden x gates*hidden``).
 Measured on this project's 2-core machine (a whole training step of an LSTM x1 with
 attention on a dates batch, N = 64; 1 and 2 OpenBLAS threads interleaved in one
-process, the median over rounds of the per-round ratio 2 threads / 1 thread):
+process, the median over rounds of the per-round ratio 2 threads / 1 thread;
+``python benchmarks/bench_threads.py`` reruns it):
 
 ============  ======  ======  ======  ======
 hidden          64     128     256     512
