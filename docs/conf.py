@@ -11,6 +11,9 @@ Build it with::
 * Code beside the math comes from ``literalinclude`` with ``:pyobject:``, so a
   page shows the function as it is in the package; an object that no longer
   exists is a warning, and ``-W`` turns it into a failed build.
+* Equation numbers link to code lines: ``\\eqtag{L3}`` in a page's math and the
+  comment tag ``# (L3)`` on the source line that computes it (``_ext/eqtags.py``
+  highlights the line and links the two, from the source at each build).
 * The API reference is generated from the docstrings (autodoc + autosummary,
   numpy-style sections through napoleon).
 * The notebooks in ``../notebooks`` are copied into ``docs/notebooks/`` (a
@@ -46,6 +49,7 @@ extensions = [
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
     "mathjax_local",  # MathJax 3 copied into _static/mathjax: no CDN (docs/_ext)
+    "eqtags",  # \eqtag{L3} in an equation links to the source line tagged # (L3) (docs/_ext)
 ]
 
 # .rst first: autosummary writes its generated stubs with the first suffix.
@@ -180,8 +184,9 @@ autodoc_typehints_format = "short"
 # A package __init__ re-exports names (its __all__); each is documented once, in the
 # module that defines it.
 autodoc_default_options = {"members": True, "show-inheritance": True, "ignore-module-all": True}
-# cupy may be absent; minis2s.__main__ runs the CLI when imported (mocked, so it is skipped).
-autodoc_mock_imports = ["cupy", "cupyx", "minis2s.__main__"]
+# cupy may be absent; the two __main__ modules run a CLI when imported (mocked, so they are
+# skipped).
+autodoc_mock_imports = ["cupy", "cupyx", "minis2s.__main__", "minis2s.course.__main__"]
 # Both styles occur in the package (numpy in ops and cells, Google in data).
 napoleon_google_docstring = True
 napoleon_numpy_docstring = True

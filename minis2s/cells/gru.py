@@ -141,20 +141,21 @@ def step_backward(dnew_state: Any, cache: GRUStepCache) -> tuple[Any, tuple[Any]
     xp = backend.get_xp()
     h_prev, r, z, n, gh_n = cache.h_prev, cache.r, cache.z, cache.n, cache.gh_n
 
-    dn = dh * (1 - z)  # h = (1 - z) * n + z * h_prev
-    dz = dh * (h_prev - n)
-    dh_prev = dh * z
-    da_n = dn * (1 - n**2)  # n = tanh(a_n)
-    dr = da_n * gh_n  # a_n = gi_n + r * gh_n
-    dgh_n = da_n * r
-    da_r = dr * r * (1 - r)  # r = sigma(gi_r + gh_r)
-    da_z = dz * z * (1 - z)  # z = sigma(gi_z + gh_z)
-    dgi = xp.concatenate([da_r, da_z, da_n], axis=1)  # (N, 3H)
-    dgh = xp.concatenate([da_r, da_z, dgh_n], axis=1)  # (N, 3H)
-    dx = dgi @ cache.W_ih  # gi = x W_ih^T + b_ih
-    dh_prev = dh_prev + dgh @ cache.W_hh  # gh = h_prev W_hh^T + b_hh
-    grads = {"W_ih": dgi.T @ cache.x, "W_hh": dgh.T @ h_prev,
-             "b_ih": dgi.sum(axis=0), "b_hh": dgh.sum(axis=0)}
+    # A tag such as G3 below numbers the equation of the docs' GRU page the line computes
+    dn = dh * (1 - z)  # (G1) from h = (1 - z) * n + z * h_prev
+    dz = dh * (h_prev - n)  # (G2)
+    dh_prev = dh * z  # (G3) the direct path; (G12) adds the rest
+    da_n = dn * (1 - n**2)  # (G4) n = tanh(a_n)
+    dr = da_n * gh_n  # (G5) a_n = gi_n + r * gh_n
+    dgh_n = da_n * r  # (G6)
+    da_r = dr * r * (1 - r)  # (G7) r = sigma(gi_r + gh_r)
+    da_z = dz * z * (1 - z)  # (G8) z = sigma(gi_z + gh_z)
+    dgi = xp.concatenate([da_r, da_z, da_n], axis=1)  # (G9) (N, 3H)
+    dgh = xp.concatenate([da_r, da_z, dgh_n], axis=1)  # (G10) (N, 3H)
+    dx = dgi @ cache.W_ih  # (G11) from gi = x W_ih^T + b_ih
+    dh_prev = dh_prev + dgh @ cache.W_hh  # (G12) from gh = h_prev W_hh^T + b_hh
+    grads = {"W_ih": dgi.T @ cache.x, "W_hh": dgh.T @ h_prev,  # (G13)
+             "b_ih": dgi.sum(axis=0), "b_hh": dgh.sum(axis=0)}  # (G14)
     return dx, (dh_prev,), grads
 
 
@@ -328,17 +329,17 @@ def _gates_backward_into(dgh: Any, da_n: Any, dh: Any, gates: Any, gh_n: Any, h_
     r, z, n = gates
     H = r.shape[1]
     da_r, da_z, dgh_n = (dgh[:, k * H:(k + 1) * H] for k in range(GATES))
-    xp.subtract(1, z, out=tmp)  # dn = dh * (1 - z)
+    xp.subtract(1, z, out=tmp)  # (G1) dn = dh * (1 - z)
     xp.multiply(dh, tmp, out=da_n)
-    xp.multiply(n, n, out=tmp)  # da_n = dn * (1 - n^2)
+    xp.multiply(n, n, out=tmp)  # (G4) da_n = dn * (1 - n^2)
     xp.subtract(1, tmp, out=tmp)
     da_n *= tmp
-    xp.multiply(da_n, r, out=dgh_n)  # dgh_n = da_n * r
-    xp.subtract(1, r, out=tmp)  # da_r = (da_n * gh_n) * r (1 - r)
+    xp.multiply(da_n, r, out=dgh_n)  # (G6) dgh_n = da_n * r
+    xp.subtract(1, r, out=tmp)  # (G7) da_r = (da_n * gh_n) * r (1 - r)
     tmp *= r
     tmp *= gh_n
     xp.multiply(da_n, tmp, out=da_r)
-    xp.subtract(h_prev, n, out=tmp)  # da_z = (dh * (h_prev - n)) * z (1 - z)
+    xp.subtract(h_prev, n, out=tmp)  # (G8) da_z = (dh * (h_prev - n)) * z (1 - z)
     tmp *= dh
     xp.subtract(1, z, out=tmp2)
     tmp2 *= z

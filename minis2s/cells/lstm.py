@@ -82,7 +82,9 @@ class LSTMStepCache(NamedTuple):
     W_hh: Any  # (4H, H)
 
 
-def step_forward(x: Any, state: Any, params: dict) -> tuple[tuple[Any, Any], LSTMStepCache]:
+def step_forward(
+    x: Any, state: Any, params: dict
+) -> tuple[tuple[Any, Any], LSTMStepCache]:
     """One LSTM step.
 
     Parameters
@@ -153,21 +155,23 @@ def step_backward(dnew_state: Any, cache: LSTMStepCache) -> tuple[Any, tuple[Any
     xp = backend.get_xp()
     i, f, g, o, tanh_c, c_prev = cache.i, cache.f, cache.g, cache.o, cache.tanh_c, cache.c_prev
 
-    do = dh * tanh_c  # h = o * tanh(c)
-    dc = dc + dh * o * (1 - tanh_c**2)  # ... and through tanh(c); a new array, dc is not mutated
-    di = dc * g  # c = f * c_prev + i * g
-    dg = dc * i
-    df = dc * c_prev
-    dc_prev = dc * f
-    da_i = di * i * (1 - i)  # i = sigma(a_i)
-    da_f = df * f * (1 - f)  # f = sigma(a_f)
-    da_g = dg * (1 - g**2)  # g = tanh(a_g)
-    da_o = do * o * (1 - o)  # o = sigma(a_o)
-    da = xp.concatenate([da_i, da_f, da_g, da_o], axis=1)  # (N, 4H)
-    dx = da @ cache.W_ih  # a = x W_ih^T + h_prev W_hh^T + b
-    dh_prev = da @ cache.W_hh
-    db = da.sum(axis=0)
-    grads = {"W_ih": da.T @ cache.x, "W_hh": da.T @ cache.h_prev, "b_ih": db, "b_hh": db.copy()}
+    # A tag such as L3 below numbers the equation of the docs' LSTM page the line computes
+    do = dh * tanh_c  # (L1) from h = o * tanh(c)
+    dc = dc + dh * o * (1 - tanh_c**2)  # (L2) and through tanh(c); a new array
+    di = dc * g  # (L3) from c = f * c_prev + i * g
+    dg = dc * i  # (L4)
+    df = dc * c_prev  # (L5)
+    dc_prev = dc * f  # (L6)
+    da_i = di * i * (1 - i)  # (L7) i = sigma(a_i)
+    da_f = df * f * (1 - f)  # (L8) f = sigma(a_f)
+    da_g = dg * (1 - g**2)  # (L9) g = tanh(a_g)
+    da_o = do * o * (1 - o)  # (L10) o = sigma(a_o)
+    da = xp.concatenate([da_i, da_f, da_g, da_o], axis=1)  # (L11) (N, 4H)
+    dx = da @ cache.W_ih  # (L12) from a = x W_ih^T + h_prev W_hh^T + b
+    dh_prev = da @ cache.W_hh  # (L13)
+    db = da.sum(axis=0)  # (L14) a sum over the batch's rows
+    grads = {"W_ih": da.T @ cache.x, "W_hh": da.T @ cache.h_prev,  # (L15)
+             "b_ih": db, "b_hh": db.copy()}
     return dx, (dh_prev, dc_prev), grads
 
 
@@ -348,25 +352,25 @@ def _gates_backward_into(da: Any, dh: Any, dc: Any, gates: Any, tc: Any, c_prev:
     i, f, g, o = gates
     H = i.shape[1]
     da_i, da_f, da_g, da_o = (da[:, k * H:(k + 1) * H] for k in range(GATES))
-    xp.multiply(tc, tc, out=tmp)  # dc += dh * o * (1 - tanh(c)^2)
+    xp.multiply(tc, tc, out=tmp)  # (L2) dc += dh * o * (1 - tanh(c)^2)
     xp.subtract(1, tmp, out=tmp)
     tmp *= o
     tmp *= dh
     dc += tmp
-    xp.subtract(1, o, out=tmp)  # da_o = (dh * tanh(c)) * o (1 - o)
+    xp.subtract(1, o, out=tmp)  # (L10) da_o = (dh * tanh(c)) * o (1 - o)
     tmp *= o
     tmp *= tc
     xp.multiply(dh, tmp, out=da_o)
-    xp.subtract(1, i, out=tmp)  # da_i = (dc * g) * i (1 - i)
+    xp.subtract(1, i, out=tmp)  # (L7) da_i = (dc * g) * i (1 - i)
     tmp *= i
     tmp *= g
     xp.multiply(dc, tmp, out=da_i)
-    xp.subtract(1, f, out=tmp)  # da_f = (dc * c_prev) * f (1 - f)
+    xp.subtract(1, f, out=tmp)  # (L8) da_f = (dc * c_prev) * f (1 - f)
     tmp *= f
     tmp *= c_prev
     xp.multiply(dc, tmp, out=da_f)
-    xp.multiply(g, g, out=tmp)  # da_g = (dc * i) * (1 - g^2)
+    xp.multiply(g, g, out=tmp)  # (L9) da_g = (dc * i) * (1 - g^2)
     xp.subtract(1, tmp, out=tmp)
     tmp *= i
     xp.multiply(dc, tmp, out=da_g)
-    dc *= f  # dc_prev = dc * f
+    dc *= f  # (L6) dc_prev = dc * f

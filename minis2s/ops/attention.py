@@ -228,22 +228,23 @@ def attention_backward(dout: tuple[Any, Any | None], cache: AttentionCache
     """
     dcontext, dweights = _check_step_grads(dout, cache)
     a, values, keys, query = cache.weights, cache.values, cache.keys, cache.query
-    dvalues = a[:, :, None] * dcontext[None]                  # (Ts, N, Hv)
-    da = (values * dcontext[None]).sum(axis=2)                # (Ts, N)
+    # A tag such as A3 numbers the equation of the docs' attention page that the line computes
+    dvalues = a[:, :, None] * dcontext[None]                  # (A1) (Ts, N, Hv)
+    da = (values * dcontext[None]).sum(axis=2)                # (A2) (Ts, N)
     if dweights is not None:
-        da = da + dweights
-    de = a * (da - (a * da).sum(axis=0, keepdims=True))       # softmax backward
+        da = da + dweights                                    # (A3)
+    de = a * (da - (a * da).sum(axis=0, keepdims=True))       # (A4) softmax backward
     grads: dict[str, Any] = {}
     if cache.scorer == "additive":
-        du = (de[:, :, None] * cache.params["v"]) * (1.0 - cache.z ** 2)   # (Ts, N, A)
-        grads["v"] = (de[:, :, None] * cache.z).sum(axis=(0, 1))
-        dq = du.sum(axis=0)                                   # (N, A)
-        grads["W_q"] = dq.T @ query
-        dquery = dq @ cache.params["W_q"]
-        dkeys = du
+        du = (de[:, :, None] * cache.params["v"]) * (1.0 - cache.z ** 2)  # (A5) (Ts, N, A)
+        grads["v"] = (de[:, :, None] * cache.z).sum(axis=(0, 1))  # (A6)
+        dq = du.sum(axis=0)                                   # (A7) (N, A)
+        grads["W_q"] = dq.T @ query                           # (A8)
+        dquery = dq @ cache.params["W_q"]                     # (A9)
+        dkeys = du                                            # (A10)
     else:
-        dquery = (de[:, :, None] * keys).sum(axis=0)          # (N, Hq)
-        dkeys = de[:, :, None] * query[None]                  # (Ts, N, K)
+        dquery = (de[:, :, None] * keys).sum(axis=0)          # (A11) (N, Hq)
+        dkeys = de[:, :, None] * query[None]                  # (A12) (Ts, N, K)
     return dquery, dkeys, dvalues, grads
 
 
