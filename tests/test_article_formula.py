@@ -2,9 +2,9 @@
 
 The article writes the encoder's backward as ``dL/dh_t = dL/do_t . do_t/dh_t``: the
 gradient that reaches ``h_t`` from the outside only, without the path through
-``h_{t+1}`` (``W_c^T delta_{t+1}``). ``docs/derivations/rnn.md`` includes the functions
-below, so the page shows the very check that runs here; lesson 02 runs the same
-comparison in a notebook.
+``h_{t+1}`` (the recurrent weights carrying the next step's gradient back).
+``docs/derivations/rnn.md`` includes the functions below, so the page shows the very
+check that runs here; lesson 02 runs the same comparison in a notebook.
 """
 
 from __future__ import annotations
