@@ -36,7 +36,10 @@ RECIPE = ["--cell", "gru", "--hidden", "256", "--embedding", "64", "--bidirectio
           "--context", "attention", "--attention", "additive",
           "--optimizer", "adam", "--lr", "3e-3", "--schedule", "exponential", "--decay", "0.8",
           "--clip", "5", "--batch-size", "64", "--epochs", "40", "--patience", "3",
-          "--valid-beam", "1", "--seed", "0", "--data-seed", "0"]
+          "--valid-beam", "1", "--seed", "0", "--data-seed", "0",
+          # one BLAS thread: two runs side by side (or anything else on the machine) with
+          # two threads each made an epoch several times slower
+          "--threads", "1"]
 #: (label, evaluate options) of the table's rows
 ROWS = [("greedy", ["--beam", "1"]), ("beam 5", ["--beam", "5"])]
 SCORINGS = ("first", "all")

@@ -9,7 +9,9 @@ one core anyway. On a machine where other programs keep the cores busy, a thread
 waits for a descheduled partner makes things far worse (10x measured on a shared
 2-core machine).
 
-So: one thread below a crossover size, every core from it on. The size is the hidden
+So: one thread below a crossover size; from it on, every core that other programs
+leave free (the 1-minute load average, read when the run starts, rounded to whole
+cores: 0.3 of two cores leaves two, 1.6 leaves one). The size is the hidden
 size, which sets every per-step product (``N x hidden`` by ``hidden x gates*hidden``).
 Measured on this project's 2-core machine (a whole training step of an LSTM x1 with
 attention on a dates batch, N = 64; 1 and 2 OpenBLAS threads interleaved in one
@@ -27,7 +29,9 @@ busy            1.74    1.20    1.42    1.40
 to 8x and 23x slower with two threads). The gain on a quiet machine grows with the
 size -- 5% at the default 64, 24-35% from 256 on -- while the loss on a busy one does
 not shrink. Below 256 the gain does not pay for the risk: one thread. From 256 on
-(the article's 512) every core; on a busy machine give ``--threads 1``.
+(the article's 512) every free core: two g2p runs side by side at hidden 256, each
+started with two threads, took several times longer per epoch than with one each.
+A machine that gets busy after the start is not seen; give ``--threads 1`` there.
 """
 
 from __future__ import annotations
@@ -48,12 +52,31 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
-def threads_for_model(settings: Any, cores: int | None = None) -> int:
+def other_load() -> float:
+    """The 1-minute load average: cores' worth of runnable work (0.0 where the system
+    does not report it)."""
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return 0.0
+
+
+def threads_for_model(settings: Any, cores: int | None = None,
+                      load: float | None = None) -> int:
     """BLAS threads for a model with these settings (anything with ``hidden``, e.g. a
-    ``ModelSettings``): 1 when ``hidden < CROSSOVER_HIDDEN``, else every core."""
+    ``ModelSettings``): 1 when ``hidden < CROSSOVER_HIDDEN``, else the cores that the
+    ``load`` of other programs leaves free, ``max(1, cores - round(load))``.
+
+    ``cores``: default :func:`cpu_cores`; ``load``: default :func:`other_load` (call it
+    before the run starts, so that the load is other programs')."""
     hidden = getattr(settings, "hidden", None)
     if not isinstance(hidden, int) or isinstance(hidden, bool) or hidden < 1:
         raise TypeError(f"threads_for_model: expected model settings with a positive "
                         f"integer hidden size, got {type(settings).__name__}")
+    if hidden < CROSSOVER_HIDDEN:
+        return 1
     cores = cpu_cores() if cores is None else cores
-    return 1 if hidden < CROSSOVER_HIDDEN else max(1, cores)
+    load = other_load() if load is None else load
+    if not (load >= 0.0):          # also NaN
+        raise ValueError(f"threads_for_model: load must be a number >= 0, got {load!r}")
+    return max(1, cores - round(load))

@@ -79,7 +79,16 @@ def test_load_meter_reports_cores():
 
 def test_threads_follow_the_model_size():
     assert threads_for_model(TrainConfig(), cores=8) == 1                 # hidden 64
-    assert threads_for_model(TrainConfig(hidden=CROSSOVER_HIDDEN), cores=8) == 8
+    big = TrainConfig(hidden=CROSSOVER_HIDDEN)
+    assert threads_for_model(big, cores=8, load=0.0) == 8
+    # other programs' load takes its cores: whole cores, never below one thread
+    assert threads_for_model(big, cores=8, load=2.4) == 6
+    assert threads_for_model(big, cores=2, load=0.3) == 2
+    assert threads_for_model(big, cores=2, load=1.6) == 1
+    assert threads_for_model(big, cores=2, load=9.0) == 1
+    assert threads_for_model(TrainConfig(), cores=8, load=0.0) == 1      # small: always one
+    with pytest.raises(ValueError, match="load must be a number >= 0"):
+        threads_for_model(big, cores=2, load=float("nan"))
     assert run_threads(TrainConfig()) == 1
     assert run_threads(TrainConfig(threads=3)) == 3
     assert run_threads(TrainConfig(threads=None)) is None

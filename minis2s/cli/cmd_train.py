@@ -315,8 +315,8 @@ def _add_running_options(g: Any, d: TrainConfig) -> None:
     g.add_argument("--threads", type=threads_count, metavar="N",
                    help=f"BLAS threads on the CPU; 0: one per core; auto: by the model's "
                    f"size, one thread below hidden {CROSSOVER_HIDDEN} (small products gain "
-                   "nothing from more, and slow down when cores are busy), every core from "
-                   f"there on (default {d.threads})")
+                   "nothing from more, and slow down when cores are busy), from there on "
+                   f"every core other programs leave free (default {d.threads})")
     g.add_argument("--no-plots", action="store_true",
                    help="do not draw the PNG plots at the end")
 

@@ -107,9 +107,10 @@ class TrainConfig(ModelSettings):
       chooses by the model's size (:func:`minis2s.threads.threads_for_model`: one thread
       below hidden 256, whose products are too small to gain from more -- and when other
       programs keep the cores busy, threads that wait for each other make training many
-      times slower, 10x measured on a shared 2-core machine -- every core from there on,
-      where the products are large; measured in ``benchmarks/README.md``); a number;
-      or None: the BLAS default, one per core.
+      times slower, 10x measured on a shared 2-core machine -- from there on, where
+      the products are large, every core that the load of other programs leaves free;
+      measured in ``benchmarks/README.md``); a number; or None: the BLAS default, one
+      per core.
     """
 
     task: str = "dates"
