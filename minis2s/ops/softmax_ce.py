@@ -33,7 +33,13 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from minis2s import backend
-from minis2s.ops.validate import check_float, check_mask, check_shape, check_token_ids
+from minis2s.ops.validate import (
+    check_float,
+    check_instance,
+    check_mask,
+    check_shape,
+    check_token_ids,
+)
 
 
 class SoftmaxCECache(NamedTuple):
@@ -117,6 +123,8 @@ def softmax_cross_entropy_backward(dloss: Any, cache: SoftmaxCECache) -> Any:
 
     Returns ``dlogits`` ``(T, N, V)``, exactly zero at padded positions.
     """
+    check_instance(cache, SoftmaxCECache, "softmax_cross_entropy_backward cache",
+                   "softmax_cross_entropy_forward")
     xp = backend.get_xp()
     probs = cache.probs
     dloss = backend.to_device(dloss, dtype=probs.dtype)
