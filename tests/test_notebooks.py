@@ -38,6 +38,7 @@ LESSONS = (
     "07_decoding_greedy_vs_beam",
     "08_gpu_cupy",
     "09_whole_model_backward",
+    "10_pretrained_word_vectors",
 )
 
 #: Seconds one cell may run (small settings take a few seconds per notebook in all).
@@ -74,6 +75,9 @@ def test_committed_with_outputs_stripped(name):
         assert cell.execution_count is None, f"{name}: code cell {k} has an execution count"
 
 
+SELF_CHECK = "# Self-check"
+
+
 @pytest.mark.parametrize("name", LESSONS)
 def test_has_the_shape_of_a_lesson(name):
     nb = _read(name)
@@ -85,11 +89,25 @@ def test_has_the_shape_of_a_lesson(name):
         f"{name}: expected one title '# Lesson {number}: ...', got {titles}"
     )
     assert SMALL_SWITCH in code[0], f"{name}: the first code cell must set {SMALL_SWITCH}"
-    assert nb.cells[-1].cell_type == "markdown" and "## Exercises" in nb.cells[-1].source, (
-        f"{name}: the last cell must be the exercises"
+    # the exercises come last, followed only by their self-check cells (if any)
+    tail = list(nb.cells)
+    while tail and tail[-1].cell_type == "code" and tail[-1].source.startswith(SELF_CHECK):
+        tail.pop()
+    assert tail and tail[-1].cell_type == "markdown" and "## Exercises" in tail[-1].source, (
+        f"{name}: the last cell must be the exercises (or their '{SELF_CHECK}' cells)"
     )
-    exercises = re.findall(r"^\d+\. ", nb.cells[-1].source, flags=re.MULTILINE)
+    exercises = re.findall(r"^\d+\. ", tail[-1].source, flags=re.MULTILINE)
     assert 2 <= len(exercises) <= 4, f"{name}: {len(exercises)} exercises, expected 2 to 4"
+    rated = re.findall(r"^\d+\. \*\((easy|medium|harder)[^)]*min[^)]*\)\*", tail[-1].source,
+                       flags=re.MULTILINE)
+    assert len(rated) == len(exercises), (
+        f"{name}: every exercise starts with its difficulty and time, e.g. '1. *(easy, 10 min)*'"
+    )
+    checks = [c for c in nb.cells[len(tail):]]
+    for cell in checks:   # a self-check names its exercise and says what to fill in
+        assert re.match(rf"{SELF_CHECK}, exercise \d+:", cell.source), (
+            f"{name}: a self-check cell starts '{SELF_CHECK}, exercise N: ...'"
+        )
 
 
 def execute_small(nb, name: str, tmp_path: Path, monkeypatch) -> None:
