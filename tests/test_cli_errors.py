@@ -187,6 +187,8 @@ WRONG_VALUES = [
     ("--hidden", "1.5", ["--hidden", "positive integer"]),
     ("--embedding", "-3", ["--embedding", "positive integer"]),
     ("--vectors", "nope.txt", ["cannot read the vectors file nope.txt", "No such file"]),
+    ("--vectors-vocabulary", "-1", ["--vectors-vocabulary", "integer >= 0"]),
+    ("--vectors-vocabulary", "many", ["--vectors-vocabulary", "integer >= 0"]),
     ("--context", "global", ["--context", "invalid choice"]),
     ("--attention", "cos", ["--attention", "invalid choice"]),
     ("--dropout", "1.5", ["dropout", "[0, 1)"]),
@@ -255,6 +257,9 @@ def test_every_train_option_with_a_value_is_in_the_table():
     (["--vectors", "FILE", "--one-hot"], ["one-hot", "no embedding"]),
     (["--vectors", "FILE"], ["line 1: expected the header 'count dim'"]),
     (["--freeze-embedding"], ["freeze_embedding", "--vectors FILE"]),
+    (["--vectors-vocabulary", "5"], ["vectors_vocabulary=5", "--vectors FILE"]),
+    (["--vectors", "FILE", "--vectors-vocabulary", "5"],
+     ["line 1: expected the header 'count dim'"]),
     (["--context", "attention", "--attention", "dot", "--bidirectional"], ["dot attention"]),
 ])
 def test_train_refuses_paths_and_combinations_in_one_line(tmp_path, capsys, argv, fragments):

@@ -81,6 +81,25 @@ def test_the_embedding_rows_equal_the_files_vectors_at_step_0(tmp_path, files):
                                           backend.to_host(start.model.params[name]))
 
 
+def test_vectors_vocabulary_gives_a_word_only_the_file_has_its_own_row(tmp_path, files):
+    """Without it, "zebra" (in the file, in no training source) is <unk>; with it, it
+    has a row, seeded with its vector and kept fixed under freeze_embedding."""
+    tsv, vec, vectors = files
+    plain = prepare_data(config_for(tmp_path, tsv, vec))
+    assert "zebra" not in plain.src_vocab.tokens
+    assert plain.src_vocab.encode(["zebra"]) == plain.src_vocab.encode(["<unk>"])
+    config = config_for(tmp_path, tsv, vec, vectors_vocabulary=8, freeze_embedding=True)
+    data = prepare_data(config)
+    assert set(data.src_vocab.tokens) == set(plain.src_vocab.tokens) | {"zebra"}
+    start = initial_model(config, data)
+    zebra = data.src_vocab.tokens.index("zebra")
+    np.testing.assert_array_equal(src_emb(start.model.params)[zebra], vectors["zebra"])
+    assert zebra in start.frozen.rows["src_emb"]
+    # the first N words only: the file lists "the" first, "zebra" last
+    few = prepare_data(config_for(tmp_path, tsv, vec, vectors_vocabulary=2))
+    assert "zebra" not in few.src_vocab.tokens
+
+
 def test_train_starts_from_that_model(tmp_path, files, monkeypatch):
     """``train`` itself starts from the seeded embedding (the model seen before step 1)."""
     import minis2s.train.loop as loop
@@ -218,6 +237,9 @@ def test_a_malformed_file_is_refused_naming_the_line(tmp_path, files, text, matc
     (dict(vectors=None, freeze_embedding=True), ValueError, "give the vectors file"),
     (dict(vectors=5), TypeError, "vectors must be a file path"),
     (dict(freeze_embedding="yes"), TypeError, "freeze_embedding must be True or False"),
+    (dict(vectors_vocabulary=-1), ValueError, "vectors_vocabulary must be an integer >= 0"),
+    (dict(vectors_vocabulary=True), ValueError, "vectors_vocabulary must be an integer >= 0"),
+    (dict(vectors=None, vectors_vocabulary=3), ValueError, "give the file"),
 ])
 def test_settings_that_cannot_go_together(tmp_path, files, changes, error, match):
     tsv, vec, _ = files
@@ -230,6 +252,9 @@ def test_settings_that_cannot_go_together(tmp_path, files, changes, error, match
     (dict(data=None, task="reverse", train_size=40, task_options={"valid": 8}),
      "reverse's source is cut into characters"),
     (dict(vectors="VEC/none.txt"), "cannot read the vectors file .*none.txt: No such file"),
+    (dict(vectors="VEC/none.txt", vectors_vocabulary=3),
+     "cannot read the vectors file .*none.txt: No such file"),
+    (dict(tokens="char", vectors_vocabulary=3), "need word tokens on the source side"),
 ])
 def test_a_run_the_vectors_cannot_seed_is_refused(tmp_path, files, changes, match):
     tsv, vec, _ = files

@@ -234,6 +234,10 @@ def _add_model_options(g: Any, d: TrainConfig) -> None:
     g.add_argument("--freeze-embedding", action="store_true", default=None,
                    help="keep the source embedding rows that came from --vectors fixed "
                    "(the other rows learn)")
+    g.add_argument("--vectors-vocabulary", type=count, metavar="N",
+                   help="add the first N words of the --vectors file to the source "
+                   "vocabulary, so that words the training data lacks are read through "
+                   "their vectors instead of as <unk> (default 0: none)")
     g.add_argument("--bidirectional", action="store_true", default=None,
                    help="read the source in both directions")
     g.add_argument("--context", choices=list(CONTEXTS),

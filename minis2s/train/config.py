@@ -70,6 +70,12 @@ class TrainConfig(ModelSettings):
     * ``freeze_embedding`` -- keep the rows that came from ``vectors`` fixed: their
       gradient is zeroed before clipping and the optimizer's step, so they stay
       exactly the file's vectors; every other row, and the target embedding, learns.
+    * ``vectors_vocabulary`` -- add the first N words of ``vectors`` (files list the
+      most frequent first) to the source vocabulary (0, the default: none). The
+      vocabulary is otherwise the training sources' words, so a word that only the
+      validation or test sources use is read as ``<unk>`` -- its vector, which is what
+      pretrained vectors are for, is never used. With N it keeps its own row, seeded
+      from the file (and fixed with ``freeze_embedding``).
 
     *Model*: the fields of :class:`minis2s.model.ModelSettings`, inherited with their
     defaults and checks (``cell``, ``layers``, ``hidden``, ``embedding`` (None: one-hot
@@ -122,6 +128,7 @@ class TrainConfig(ModelSettings):
     references: str = "first"
     vectors: str | None = None
     freeze_embedding: bool = False
+    vectors_vocabulary: int = 0
     optimizer: str = "adam"
     lr: float = 0.002
     schedule: str = "constant"
@@ -212,6 +219,13 @@ class TrainConfig(ModelSettings):
         if self.freeze_embedding and self.vectors is None:
             raise ValueError("freeze_embedding keeps the rows that came from pretrained "
                              "vectors fixed: give the vectors file (--vectors FILE)")
+        n = self.vectors_vocabulary
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"vectors_vocabulary must be an integer >= 0 (words of the "
+                             f"vectors file to add to the vocabulary), got {n!r}")
+        if n and self.vectors is None:
+            raise ValueError(f"vectors_vocabulary={n} adds words of a pretrained vectors "
+                             "file to the vocabulary: give the file (--vectors FILE)")
 
     # -- (de)serialisation --------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

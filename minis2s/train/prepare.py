@@ -82,7 +82,12 @@ def prepare_data(config: TrainConfig) -> DataBundle:
                          "checkpoint): give the task a validation size, e.g. "
                          "task_options={'valid': 100} (--task-option valid=100)")
     train = data.select_references(train, config.references)
-    src_vocab = data.Vocab.build([s for s, _ in train])
+    sources = [s for s, _ in train]
+    if config.vectors_vocabulary:   # the file's words get rows of their own (and vectors)
+        from minis2s.train.pretrained import vector_words
+
+        sources.append(vector_words(config, name, tokenizer))
+    src_vocab = data.Vocab.build(sources)
     tgt_vocab = data.Vocab.build([t for _, t in train])
     return DataBundle(name, list(train), list(valid), list(test), tokenizer,
                       src_vocab, tgt_vocab)

@@ -124,6 +124,32 @@ def initial_model(config: TrainConfig, data: Any, model_config: Any = None, *,
     return InitialModel(model, frozen, note)
 
 
+def vector_words(config: TrainConfig, name: str, tokenizer: Any) -> list[str]:
+    """The first ``config.vectors_vocabulary`` words of ``config.vectors`` (the words
+    :func:`minis2s.train.prepare_data` adds to the source vocabulary); ``InputError``
+    naming the file (and line) when it cannot be read, or for character-level data."""
+    from minis2s.data import read_word2vec_text
+
+    path = config.vectors
+    _check_word_tokens(path, name, tokenizer)
+    try:
+        words, _ = read_word2vec_text(path, limit=config.vectors_vocabulary)
+    except OSError as exc:
+        raise InputError(f"cannot read the vectors file {path}: "
+                         f"{exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    return words
+
+
+def _check_word_tokens(path: str, name: str, tokenizer: Any) -> None:
+    if getattr(tokenizer, "source", "char") != "word":
+        raise InputError(
+            f"vectors {path}: pretrained word vectors need word tokens on the source "
+            f"side, but {name}'s source is cut into characters: use --tokens word "
+            "(or word:char) with a --data file")
+
+
 def _seeded_embedding(config: TrainConfig, data: Any, dtype: Any
                       ) -> tuple[np.ndarray, np.ndarray, int]:
     """``(W (V, E), found rows (host int64), source words)``: the source embedding
@@ -132,11 +158,7 @@ def _seeded_embedding(config: TrainConfig, data: Any, dtype: Any
     from minis2s.data.vectors import word2vec_dimension
 
     path, vocab = config.vectors, data.src_vocab
-    if getattr(data.tokenizer, "source", "char") != "word":
-        raise InputError(
-            f"vectors {path}: pretrained word vectors need word tokens on the source "
-            f"side, but {data.name}'s source is cut into characters: use --tokens word "
-            "(or word:char) with a --data file")
+    _check_word_tokens(path, data.name, data.tokenizer)
     words_needed = [t for t in vocab.tokens if t not in SPECIALS]
     try:
         dim = word2vec_dimension(path)  # the header first: a large file is read in full
