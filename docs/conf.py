@@ -55,7 +55,8 @@ extensions = [
 # .rst first: autosummary writes its generated stubs with the first suffix.
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 root_doc = "index"
-exclude_patterns = ["_build", "**/.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
+# results/: tables written by benchmarks/ scripts (--publish), included by the result pages
+exclude_patterns = ["_build", "**/.ipynb_checkpoints", "Thumbs.db", ".DS_Store", "results/*.md"]
 templates_path = ["_templates"]
 
 # Warnings are errors in CI (-W); nitpicky makes every unresolved cross-reference one
