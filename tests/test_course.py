@@ -172,6 +172,24 @@ def test_a_withheld_section_keeps_its_heading_and_its_includes():
     assert whole.startswith("# Page\n\n*withheld*") and "Kept text." not in whole
 
 
+@pytest.mark.parametrize("lesson", ["02_backprop_through_time", "09_whole_model_backward"])
+def test_a_withheld_lesson_keeps_its_exercises_and_runs(lesson, tmp_path, monkeypatch):
+    """A kit without the assignment that replaces a lesson (e.g. A1 without A5 for lesson
+    09) keeps a stand-in: the title with a note, the first code cell, the exercises --
+    not their self-check cells, which read the withheld code -- and it runs as a lesson."""
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("nbclient")
+    from test_notebooks import execute_small
+
+    nb = nbformat.read(ROOT / "notebooks" / f"{lesson}.ipynb", as_version=4)
+    stand_in = editions._stand_in(nb, COURSE.assignments[0])
+    kinds = [c.cell_type for c in stand_in.cells]
+    assert kinds == ["markdown", "code", "markdown"], kinds
+    assert stand_in.cells[0].source.splitlines()[2].startswith(editions.WITHHELD_LESSON)
+    assert "## Exercises" in stand_in.cells[-1].source
+    execute_small(stand_in, lesson, tmp_path, monkeypatch)
+
+
 # ----------------------------------------------------------------------------------------
 # Notebook editions (otter-grader's markers, outputs stripped with nbformat)
 # ----------------------------------------------------------------------------------------

@@ -253,16 +253,23 @@ def drop_missing_includes(root: Path) -> None:
             page.write_text("\n".join(lines), encoding="utf-8")
 
 
+#: The line a withheld lesson's title cell carries (tests/test_notebooks.py reads it: such a
+#: lesson has no plot to show).
+WITHHELD_LESSON = "*Withheld in the student edition while assignment"
+
+
 def _stand_in(nb, assignment: Assignment):
     """A withheld lesson: its title, a note, its first code cell (the ``SMALL`` switch)
-    and its exercises; the derivation in between comes back with the solutions."""
+    and its exercises (without their self-check cells, which read the lesson's code);
+    the derivation in between comes back with the solutions."""
     code = [c for c in nb.cells if c.cell_type == "code"][:1]
     title = next(c for c in nb.cells if c.cell_type == "markdown")
+    exercises = [c for c in nb.cells if c.cell_type == "markdown" and "## Exercises" in c.source]
     first = title.source.split("\n", 1)[0]
-    title.source = (f"{first}\n\n*Withheld in the student edition while assignment "
+    title.source = (f"{first}\n\n{WITHHELD_LESSON} "
                     f"{assignment.id} ({assignment.title}) is open: this lesson works "
                     f"through its answers. It comes back with the solutions.*")
-    nb.cells = [title, *code, nb.cells[-1]]
+    nb.cells = [title, *code, *exercises[-1:]]
     return nb
 
 
