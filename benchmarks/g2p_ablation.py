@@ -48,18 +48,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, default=10.0, help="training budget per variant")
     p.add_argument("--train-size", type=int, default=20000, help="training words per variant")
     p.add_argument("--split", choices=["hash", "random"], default="hash")
+    p.add_argument("--variants", type=int, nargs="+", metavar="K",
+                   help="run only these rows (0-based; e.g. two processes with 0 1 and 2 3 "
+                        "on two cores), then --reuse to write the table")
+    p.add_argument("--reuse", action="store_true",
+                   help="keep a variant whose results.json exists in --out (no retraining)")
     p.add_argument("--publish", metavar="DIR",
                    help="also copy ablation.md into DIR as g2p_ablation.md (docs/results does)")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.variants and not set(args.variants) <= set(range(len(VARIANTS))):
+        p.error(f"--variants: rows are 0 to {len(VARIANTS) - 1}, got {args.variants}")
     reports = {}
     for k, (label, options) in enumerate(VARIANTS):
         folder = out / f"variant{k}"
-        g2p_results.main(["--out", str(folder), "--minutes", f"{args.minutes:g}",
-                          "--train-size", str(args.train_size), "--split", args.split,
-                          *options])
+        if args.variants and k not in args.variants:
+            continue
+        if not (args.reuse and (folder / "results.json").exists()):
+            g2p_results.main(["--out", str(folder), "--minutes", f"{args.minutes:g}",
+                              "--train-size", str(args.train_size), "--split", args.split,
+                              *options])
         reports[label] = json.loads((folder / "results.json").read_text())
+    if args.variants:
+        return 0                     # a part of the rows: the table comes with --reuse
     first = next(iter(reports.values()))
     lines = [f"| variant ({args.train_size:,} training words, {args.minutes:g} min each) | epochs "
              "| PER greedy | WER greedy | PER beam | WER beam |",
