@@ -105,28 +105,41 @@ def table(results: dict[str, dict[str, dict]]) -> str:
     return "\n".join(lines)
 
 
-def write_report(out: Path, args: argparse.Namespace, results: dict, curve: list,
-                 train_s: float, wall_s: float, train_cmd: list[str]) -> None:
-    """``results.md``, ``results.json``, ``wer_curve.csv`` and ``wer_curve.png`` in ``out``."""
+#: The issue's targets, drawn on the curve: test WER and PER against any pronunciation
+TARGETS = {"WER": 25.0, "PER": 7.0}
+
+
+def script_command(args: argparse.Namespace) -> str:
+    """The command that reproduces a run (``--out`` and ``--publish`` left out: where the
+    files go changes no number)."""
+    parts = ["python benchmarks/g2p_results.py", "--split", args.split, "--references",
+             args.references, "--minutes", f"{args.minutes:g}", "--beam", str(args.beam)]
+    if args.train_size:
+        parts += ["--train-size", str(args.train_size)]
+    parts += [f"--without={o}" for o in args.without]
+    parts += [f"--train-option={o}" for o in args.train_option]
+    return " ".join(parts)
+
+
+def render(out: Path, report: dict) -> None:
+    """``results.md``, ``wer_curve.csv`` and ``wer_curve.png`` in ``out``, from the
+    ``results.json`` dict ``report`` (so a table can be redrawn without retraining)."""
+    results, curve = report["results"], report["curve"]
     any_greedy = results["greedy"]["all"]
-    count = (f"{any_greedy['sources']} test words, {any_greedy['references']} "
+    count = (f"{any_greedy['sources']:,} test words, {any_greedy['references']:,} "
              f"pronunciations ({any_greedy['sources_with_several_references']} words with "
              "several)")
-    text = [f"### g2p, {args.split} split, trained on {args.references} references",
-            "", table(results), "",
+    text = [f"#### g2p, {report['split']} split, trained on {report['references']} "
+            "references", "", table(results), "",
             f"Test split: {count}. PER is `error_rate`, WER `sequence_error_rate`; "
             "'first' scores against each word's first listed pronunciation, 'any' against "
             "all of them (right if equal to any; PER against the closest).", "",
-            f"`minis2s train`: {train_s / 60:.1f} min of wall time (training budget "
-            f"{args.minutes:g} min, {len(curve)} epochs, then its own test pass); the whole "
-            f"script {wall_s / 60:.1f} min. "
-            f"Machine: {machine()}. Commit: `{commit()}`.", "",
-            "```", "python " + " ".join(train_cmd), "```", ""]
+            f"`minis2s train`: {report['train_s'] / 60:.1f} min of wall time (training "
+            f"budget {report['minutes']:g} min, {len(curve)} epochs, then its own test "
+            f"pass); the whole script {report['wall_s'] / 60:.1f} min. "
+            f"Machine: {report['machine']}. Commit: `{report['commit']}`. Made by:", "",
+            "```", report["command"], "```", ""]
     (out / "results.md").write_text("\n".join(text))
-    (out / "results.json").write_text(json.dumps(
-        {"split": args.split, "references": args.references, "train_s": train_s,
-         "wall_s": wall_s, "machine": machine(), "commit": commit(), "curve": curve,
-         "results": results}, indent=2))
     (out / "wer_curve.csv").write_text(
         "minutes,valid_wer_percent,valid_per_percent\n"
         + "".join(f"{m:.2f},{w:.2f},{p:.2f}\n" for m, w, p in curve))
@@ -136,13 +149,17 @@ def write_report(out: Path, args: argparse.Namespace, results: dict, curve: list
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot([c[0] for c in curve], [c[1] for c in curve], marker="o", label="valid WER")
-    ax.plot([c[0] for c in curve], [c[2] for c in curve], marker="s", label="valid PER")
+    for k, (name, marker) in enumerate((("WER", "o"), ("PER", "s"))):
+        line, = ax.plot([c[0] for c in curve], [c[1 + k] for c in curve], marker=marker,
+                        label=f"valid {name}")
+        ax.axhline(TARGETS[name], color=line.get_color(), linestyle="--", linewidth=1,
+                   label=f"target {name} (test) {TARGETS[name]:g} %")
     ax.set_xlabel("training minutes")
-    ax.set_ylabel("%")
-    ax.set_title(f"g2p ({args.split} split): validation error against training time")
+    ax.set_ylabel("% (greedy, any pronunciation)")
+    ax.set_title(f"g2p ({report['split']} split): validation error against training time")
+    ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper right")
+    ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "wer_curve.png", dpi=120)
     plt.close(fig)
@@ -170,9 +187,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--publish", metavar="DIR",
                    help="also copy results.md and the curve (png, csv) into DIR as "
                         "g2p_<split>.md, g2p_<split>_wer_curve.png/.csv (docs/results does)")
+    p.add_argument("--rewrite", action="store_true",
+                   help="no training: redraw results.md and the curve from --out's "
+                        "results.json (then --publish, if given)")
     args = p.parse_args(argv)
     ROWS[1] = (f"beam {args.beam}", ["--beam", str(args.beam)])
     out = Path(args.out)
+    if args.rewrite:
+        report = json.loads((out / "results.json").read_text())
+        report.setdefault("minutes", args.minutes)
+        report.setdefault("command", script_command(args))
+        render(out, report)
+        if args.publish:
+            publish(out, Path(args.publish), f"g2p_{report['split']}")
+        return 0
     out.mkdir(parents=True, exist_ok=True)
     run_dir = out / "train"
     start = time.perf_counter()
@@ -195,7 +223,12 @@ def main(argv: list[str] | None = None) -> int:
                              "--references", scoring, "--json", capture=True)
             results[label][scoring] = json.loads(report)
     curve = wer_curve(run_dir / "log.jsonl")
-    write_report(out, args, results, curve, train_s, time.perf_counter() - start, train_cmd)
+    report = {"split": args.split, "references": args.references, "minutes": args.minutes,
+              "train_s": train_s, "wall_s": time.perf_counter() - start,
+              "machine": machine(), "commit": commit(), "command": script_command(args),
+              "curve": curve, "results": results}
+    (out / "results.json").write_text(json.dumps(report, indent=2))
+    render(out, report)
     if args.publish:
         publish(out, Path(args.publish), f"g2p_{args.split}")
     print((out / "results.md").read_text())
