@@ -204,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     run_dir = out / "train"
     start = time.perf_counter()
+    started_at = commit()          # the code that trains: the commit when the run starts
     recipe = [o for o in RECIPE if o not in args.without]
     train_cmd = ["-m", "minis2s", "train", "--task", "g2p", *recipe,
                  "--task-option", f"split={args.split}", "--references", args.references,
@@ -225,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     curve = wer_curve(run_dir / "log.jsonl")
     report = {"split": args.split, "references": args.references, "minutes": args.minutes,
               "train_s": train_s, "wall_s": time.perf_counter() - start,
-              "machine": machine(), "commit": commit(), "command": script_command(args),
+              "machine": machine(), "commit": started_at, "command": script_command(args),
               "curve": curve, "results": results}
     (out / "results.json").write_text(json.dumps(report, indent=2))
     render(out, report)
