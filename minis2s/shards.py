@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -55,7 +56,7 @@ from minis2s.cells import stack
 from minis2s.cells.stack_config import draw_dropout_masks
 from minis2s.cells.validate import check_stack_grads, check_stack_sequence
 
-_pool: dict[str, Any] = {"executor": None, "workers": 0, "controller": None}
+_pool: dict[str, Any] = {"executor": None, "workers": 0, "controller": None, "modules": 0}
 _lock = threading.Lock()
 
 
@@ -114,13 +115,17 @@ def _one_blas_thread() -> Iterator[None]:
         yield
         return
     with _lock:
-        if _pool["controller"] is None:
+        # The controller knows the BLAS libraries loaded when it was made; an import since
+        # (scipy, torch ...) may have loaded another, so it is made again after imports.
+        if _pool["controller"] is None or (_pool["controller"] is not False
+                                           and _pool["modules"] != len(sys.modules)):
             try:
                 from threadpoolctl import ThreadpoolController
             except ImportError:  # pragma: no cover - threadpoolctl is a dependency
                 _pool["controller"] = False
             else:
                 _pool["controller"] = ThreadpoolController()
+                _pool["modules"] = len(sys.modules)
         controller = _pool["controller"]
     if controller is False:  # pragma: no cover
         yield

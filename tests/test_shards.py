@@ -11,6 +11,8 @@ sums of the shards'. The gradient checks of sharded stacks are in the registry
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -82,6 +84,31 @@ def test_run_raises_the_first_error_after_every_job_finished(failing):
     with pytest.raises(KeyError, match=f"job {failing}"):
         shards.run(job, [(i,) for i in range(3)])
     assert sorted(finished) == [i for i in range(3) if i != failing]
+
+
+def test_a_blas_library_loaded_after_the_first_run_is_held_too():
+    """The first run caches threadpoolctl's view of the loaded BLAS libraries; one that an
+    import loads later (scipy's own OpenBLAS) must be held to one thread as well. In a
+    fresh process, so that scipy is not loaded yet."""
+    pytest.importorskip("threadpoolctl")
+    pytest.importorskip("scipy")
+    code = """if True:
+        import threadpoolctl
+        from minis2s import shards
+        def blas():
+            return [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                    if i["user_api"] == "blas"]
+        with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+            shards.run(blas, [(), ()])
+            import scipy.linalg  # noqa: F401  (a second OpenBLAS)
+            with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+                assert len(blas()) == 2, blas()
+                assert shards.run(blas, [(), ()]) == [[1, 1], [1, 1]], shards.run(blas, [()])
+        print("ok")
+    """
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
 def test_run_holds_blas_to_one_thread_and_restores_it():
