@@ -195,6 +195,9 @@ WRONG_VALUES = [
     ("--dropout", "-0.1", ["dropout", "[0, 1)"]),
     ("--activation", "gelu", ["--activation", "invalid choice"]),
     ("--teacher-forcing", "2", ["teacher_forcing", "[0.0, 1.0]"]),
+    ("--label-smoothing", "1", ["label_smoothing", "[0.0, 1.0)"]),
+    ("--label-smoothing", "-0.1", ["label_smoothing", "[0.0, 1.0)"]),
+    ("--label-smoothing", "some", ["--label-smoothing", "expected a number"]),
     ("--optimizer", "lbfgs", ["--optimizer", "invalid choice"]),
     ("--lr", "0", ["lr", "(0.0, inf]"]),
     ("--lr", "-1", ["lr"]),
@@ -311,7 +314,8 @@ def test_numeric_options_never_crash(capsys, monkeypatch, tmp_path, no_training)
     st = hypothesis.strategies
     monkeypatch.chdir(tmp_path)
     options = ["--train-size", "--data-seed", "--layers", "--hidden", "--embedding",
-               "--dropout", "--teacher-forcing", "--lr", "--decay", "--warmup", "--clip",
+               "--dropout", "--teacher-forcing", "--label-smoothing", "--lr", "--decay",
+               "--warmup", "--clip",
                "--batch-size", "--epochs", "--seed", "--patience", "--valid-beam", "--beam",
                "--max-len", "--time-budget", "--examples", "--threads"]
     numbers = st.one_of(st.integers(-10**6, 10**6).map(str),

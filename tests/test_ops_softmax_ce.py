@@ -21,8 +21,9 @@ def _inputs():
     return logits, targets
 
 
-def _naive(logits, targets, mask):
-    """The definition, one token at a time in plain Python."""
+def _naive(logits, targets, mask, eps=0.0):
+    """The definition, one token at a time in plain Python: the cross-entropy of the target
+    distribution ``q = (1 - eps) onehot(y) + eps / V`` and the softmax, and ``p - q``."""
     total, count, grads = 0.0, 0, np.zeros_like(logits)
     for t in range(logits.shape[0]):
         for n in range(logits.shape[1]):
@@ -30,10 +31,10 @@ def _naive(logits, targets, mask):
                 continue
             z = logits[t, n]
             log_norm = math.log(sum(math.exp(v) for v in z))
-            total += log_norm - z[targets[t, n]]
+            q = [eps / len(z) + (1.0 - eps) * (v == targets[t, n]) for v in range(len(z))]
+            total += sum(-qv * (zv - log_norm) for qv, zv in zip(q, z))
             count += 1
-            grads[t, n] = [math.exp(v - log_norm) for v in z]
-            grads[t, n, targets[t, n]] -= 1.0
+            grads[t, n] = [math.exp(v - log_norm) - qv for v, qv in zip(z, q)]
     return total / count, grads / count
 
 
@@ -49,6 +50,43 @@ def test_loss_and_gradient_golden(xp):
     # dloss scales the gradient; a 0-d array works as well as a float
     d2 = softmax_cross_entropy_backward(to_dev(np.array(2.5)), cache)
     np.testing.assert_allclose(host(d2), 2.5 * expected_grad, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("eps", [0.1, 0.5])
+def test_label_smoothing_golden(xp, eps):
+    logits, targets = _inputs()
+    loss, cache = softmax_cross_entropy_forward(to_dev(logits), targets, MASK, smoothing=eps)
+    expected_loss, expected_grad = _naive(logits, targets, MASK, eps)
+    np.testing.assert_allclose(backend.to_float(loss), expected_loss, rtol=1e-13)
+    dlogits = host(softmax_cross_entropy_backward(1.0, cache))
+    np.testing.assert_allclose(dlogits, expected_grad, rtol=1e-12, atol=1e-15)
+    assert np.all(dlogits[~MASK] == 0.0)
+    plain, _ = softmax_cross_entropy_forward(to_dev(logits), targets, MASK)
+    assert backend.to_float(loss) != backend.to_float(plain)
+    # q sums to 1, so every real row of p - q sums to 0
+    np.testing.assert_allclose(dlogits.sum(axis=-1), 0.0, atol=1e-15)
+
+
+def test_label_smoothing_minimum_is_the_entropy_of_q(xp):
+    """The smoothed loss is smallest, at H(q), where p = q: logits log q."""
+    eps, targets = 0.2, np.array([[1, 4, 0]])
+    q = np.full((1, 3, V), eps / V)
+    q[0, np.arange(3), targets[0]] += 1.0 - eps
+    loss, cache = softmax_cross_entropy_forward(to_dev(np.log(q)), targets, smoothing=eps)
+    np.testing.assert_allclose(backend.to_float(loss), -(q[0, 0] * np.log(q[0, 0])).sum(),
+                               rtol=1e-13)
+    np.testing.assert_allclose(host(softmax_cross_entropy_backward(1.0, cache)), 0.0,
+                               atol=1e-15)
+
+
+@pytest.mark.parametrize("bad, error, what", [
+    (-0.1, ValueError, "-0.1"), (1.0, ValueError, "1.0"), (float("nan"), ValueError, "nan"),
+    ("0.1", TypeError, "str"), (True, TypeError, "bool"), (None, TypeError, "NoneType")])
+def test_label_smoothing_validation(xp, bad, error, what):
+    logits, targets = _inputs()
+    with pytest.raises(error, match=r"softmax_ce smoothing: expected a number in \[0, 1\), "
+                                    rf"got {what}"):
+        softmax_cross_entropy_forward(to_dev(logits), targets, MASK, smoothing=bad)
 
 
 def test_per_token_losses_are_exposed_and_zero_at_padding(xp):

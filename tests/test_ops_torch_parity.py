@@ -26,19 +26,21 @@ def _t(a):
     return torch.tensor(np.asarray(a), dtype=torch.float64, requires_grad=True)
 
 
-def test_softmax_ce_matches_cross_entropy_with_ignore_index(xp, rng):
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.9])
+def test_softmax_ce_matches_cross_entropy_with_ignore_index(xp, rng, smoothing):
     T, N, V = 5, 3, 7
     logits = rng.standard_normal((T, N, V)) * 2
     targets = rng.integers(0, V, size=(T, N))
     mask = np.ones((T, N), dtype=bool)
     mask[3:, 0] = mask[1:, 2] = False
-    loss, cache = softmax_cross_entropy_forward(to_dev(logits), targets, mask)
+    loss, cache = softmax_cross_entropy_forward(to_dev(logits), targets, mask, smoothing)
     dlogits = softmax_cross_entropy_backward(1.0, cache)
 
     z = _t(logits)
     ignored = torch.tensor(np.where(mask, targets, -100))
     ref = torch.nn.functional.cross_entropy(z.reshape(-1, V), ignored.reshape(-1),
-                                            ignore_index=-100, reduction="mean")
+                                            ignore_index=-100, reduction="mean",
+                                            label_smoothing=smoothing)
     ref.backward()
     np.testing.assert_allclose(backend.to_float(loss), ref.item(), rtol=1e-13)
     np.testing.assert_allclose(host(dlogits), z.grad.numpy(), rtol=1e-11, atol=1e-15)

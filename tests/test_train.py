@@ -100,6 +100,18 @@ def test_resume_after_two_epochs_equals_uninterrupted_run(tmp_path, xp):
         np.testing.assert_array_equal(a[name], b[name])
 
 
+def test_label_smoothing_reaches_the_training_loss(tmp_path):
+    """The first step's loss (same weights, same batch) is linear in eps:
+    ``L(eps) = (1 - eps) L(0) + eps U``, so L(0.2) - L(0.1) = L(0.1) - L(0) != 0."""
+    first = []
+    for k, eps in enumerate((0.0, 0.1, 0.2)):
+        log = StepLog()
+        train(tiny(tmp_path / str(k), epochs=1, label_smoothing=eps), callback=log, echo=None)
+        first.append(log.losses[0])
+    assert first[1] != first[0]
+    assert first[2] - first[1] == pytest.approx(first[1] - first[0], rel=1e-3)
+
+
 def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path):
     straight = StepLog()
     train(tiny(tmp_path / "a", dropout=0.3, layers=2, teacher_forcing=0.7), callback=straight,

@@ -70,7 +70,7 @@ def _activation(name):
     return build
 
 
-def _softmax_ce(rng):
+def _softmax_ce(rng, smoothing=0.0):
     T, N, V = 4, 3, 5
     targets = rng.integers(0, V, size=(T, N))
     mask = np.ones((T, N), dtype=bool)
@@ -79,7 +79,7 @@ def _softmax_ce(rng):
     mask[2, 1] = False          # a shorter sequence
     targets[~mask] = -1         # padded targets may hold anything: they are never read
     arrays = {"logits": _dev(rng.standard_normal((T, N, V)) * 3.0)}
-    forward = lambda a: softmax_cross_entropy_forward(a["logits"], targets, mask)
+    forward = lambda a: softmax_cross_entropy_forward(a["logits"], targets, mask, smoothing)
     backward = lambda dloss, cache: {"logits": softmax_cross_entropy_backward(dloss, cache)}
     return forward, backward, arrays
 
@@ -93,4 +93,5 @@ CASES = [
     GradCase("act.relu", _activation("relu")),
     GradCase("act.identity", _activation("identity")),
     GradCase("softmax_ce", _softmax_ce),
+    GradCase("softmax_ce.smoothed", lambda rng: _softmax_ce(rng, smoothing=0.1)),
 ]

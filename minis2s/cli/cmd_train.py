@@ -258,6 +258,9 @@ def _add_optimisation_options(g: Any, d: TrainConfig) -> None:
     g.add_argument("--teacher-forcing", type=number, metavar="R",
                    help="probability of feeding the reference token instead of the model's "
                    f"own prediction (default {d.teacher_forcing})")
+    g.add_argument("--label-smoothing", type=number, metavar="EPS",
+                   help="train against (1 - EPS) one-hot + EPS spread over the vocabulary, in "
+                   f"[0, 1) (default {d.label_smoothing}: the plain loss)")
     g.add_argument("--optimizer", choices=list(OPTIMIZERS),
                    help=f"update rule (default {d.optimizer})")
     g.add_argument("--lr", type=number, metavar="LR", help=f"learning rate (default {d.lr})")

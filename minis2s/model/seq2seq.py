@@ -339,13 +339,15 @@ class Seq2Seq:
 
     # --- whole forward / backward ---------------------------------------------------
     def forward(self, src: Any, tgt_in: Any, tgt_out: Any, teacher_forcing: float = 1.0,
-                rng: Any = None, train: bool = False) -> tuple[Any, ForwardCache]:
+                rng: Any = None, train: bool = False, smoothing: float = 0.0
+                ) -> tuple[Any, ForwardCache]:
         """Loss of a padded batch: ``src (Ts, N)``, ``tgt_in``/``tgt_out (Tt, N)`` host ids.
 
         ``teacher_forcing`` is the probability of feeding the reference token at each
         step and row (1.0: always); otherwise the model's own previous argmax is fed,
         drawn with ``rng`` (the sampled ids are constants for backprop). ``train``
-        turns dropout on (drawn with ``rng``).
+        turns dropout on (drawn with ``rng``). ``smoothing`` is the loss's label smoothing
+        (:func:`~minis2s.ops.softmax_ce.softmax_cross_entropy_forward`; 0: the plain loss).
 
         Under teacher forcing every decoder input is known, and the decoder takes a fast
         path: all steps at once for a reading that does not read the decoder's state
@@ -372,7 +374,8 @@ class Seq2Seq:
             outputs, steps, fed, attention = self._decode_steps(
                 memory, batch.tgt_in, teacher_forcing, train, rng)
         logits, output = linear_forward(outputs, self.params["out.W"], self.params["out.b"])
-        loss, ce = softmax_cross_entropy_forward(logits, batch.tgt_out, batch.tgt_mask)
+        loss, ce = softmax_cross_entropy_forward(logits, batch.tgt_out, batch.tgt_mask,
+                                                 smoothing)
         cache = ForwardCache(batch, memory_cache, memory, fed, sequence, steps, fast, attention,
                              output, ce)
         return loss, cache
@@ -431,10 +434,11 @@ class Seq2Seq:
         return dict(grads), forward_info(cache, dx_src)
 
     def loss_and_grads(self, src: Any, tgt_in: Any, tgt_out: Any, teacher_forcing: float = 1.0,
-                       rng: Any = None, train: bool = True
+                       rng: Any = None, train: bool = True, smoothing: float = 0.0
                        ) -> tuple[Any, dict[str, Any], ForwardInfo]:
         """One call for training: ``(loss 0-d array, grads {name: array}, info)``."""
-        loss, cache = self.forward(src, tgt_in, tgt_out, teacher_forcing, rng, train)
+        loss, cache = self.forward(src, tgt_in, tgt_out, teacher_forcing, rng, train,
+                                   smoothing)
         grads, info = self.backward(cache)
         return loss, grads, info
 

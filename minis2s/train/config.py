@@ -92,6 +92,9 @@ class TrainConfig(ModelSettings):
     * ``batch_size``, ``epochs``, ``seed`` (weights, shuffling, dropout).
     * ``teacher_forcing`` -- probability of feeding the reference token rather than
       the model's own prediction.
+    * ``label_smoothing`` -- ``eps`` in [0, 1): train against
+      ``(1 - eps) onehot(y) + eps / V`` instead of ``onehot(y)``
+      (:mod:`minis2s.ops.softmax_ce`); validation reports the plain loss.
 
     *Validation and stopping*
 
@@ -139,6 +142,7 @@ class TrainConfig(ModelSettings):
     epochs: int = 8
     seed: int = 0
     teacher_forcing: float = 1.0
+    label_smoothing: float = 0.0
     metric: str = "exact_match"
     patience: int | None = 3
     valid_beam: int = 1
@@ -167,6 +171,7 @@ class TrainConfig(ModelSettings):
         _check_number("decay", self.decay, 0.0, 1.0, low_open=True)
         _check_number("clip", self.clip, 0.0, allow_none=True, low_open=True)
         _check_number("teacher_forcing", self.teacher_forcing, 0.0, 1.0)
+        _check_number("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
         _check_number("time_budget", self.time_budget, 0.0, allow_none=True, low_open=True)
         for name, value, known in (("metric", self.metric, metric_names()),
                                    ("schedule", self.schedule, SCHEDULE_NAMES)):
@@ -264,15 +269,18 @@ def _check_int(name: str, value: Any, minimum: int, allow_none: bool = False) ->
 
 
 def _check_number(name: str, value: Any, low: float, high: float | None = None,
-                  allow_none: bool = False, low_open: bool = False) -> None:
-    """``value`` is a finite number in ``[low, high]`` (``(low, ...`` when ``low_open``)."""
+                  allow_none: bool = False, low_open: bool = False,
+                  high_open: bool = False) -> None:
+    """``value`` is a finite number in ``[low, high]`` (``(low, ...`` when ``low_open``,
+    ``..., high)`` when ``high_open``)."""
     if value is None and allow_none:
         return
     ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.floating))
           and math.isfinite(value) and (value > low if low_open else value >= low)
-          and (high is None or value <= high))
+          and (high is None or (value < high if high_open else value <= high)))
     if not ok:
-        span = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}]"
+        span = (f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}"
+                f"{')' if high_open else ']'}")
         raise ValueError(f"{name} must be a number in {span}"
                          f"{' or None' if allow_none else ''}, got {value!r}")
 

@@ -241,7 +241,7 @@ class _Run:
         cfg = self.config
         loss, grads, info = self.model.loss_and_grads(
             batch.src, batch.tgt_in, batch.tgt_out, teacher_forcing=cfg.teacher_forcing,
-            rng=self.train_rng, train=True)
+            rng=self.train_rng, train=True, smoothing=cfg.label_smoothing)
         grads = self.frozen.apply(grads)             # frozen rows: zero gradient
         loss_value = backend.to_float(loss)          # host: the NaN check and the log
         norm = clip_grad_norm(grads, cfg.clip) if cfg.clip else global_norm(grads)
