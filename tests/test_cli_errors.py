@@ -198,6 +198,9 @@ WRONG_VALUES = [
     ("--label-smoothing", "1", ["label_smoothing", "[0.0, 1.0)"]),
     ("--label-smoothing", "-0.1", ["label_smoothing", "[0.0, 1.0)"]),
     ("--label-smoothing", "some", ["--label-smoothing", "expected a number"]),
+    ("--average", "1", ["average", "[0.0, 1.0)"]),
+    ("--average", "-0.5", ["average", "[0.0, 1.0)"]),
+    ("--average", "half", ["--average", "expected a number"]),
     ("--optimizer", "lbfgs", ["--optimizer", "invalid choice"]),
     ("--lr", "0", ["lr", "(0.0, inf]"]),
     ("--lr", "-1", ["lr"]),
@@ -314,7 +317,8 @@ def test_numeric_options_never_crash(capsys, monkeypatch, tmp_path, no_training)
     st = hypothesis.strategies
     monkeypatch.chdir(tmp_path)
     options = ["--train-size", "--data-seed", "--layers", "--hidden", "--embedding",
-               "--dropout", "--teacher-forcing", "--label-smoothing", "--lr", "--decay",
+               "--dropout", "--teacher-forcing", "--label-smoothing", "--average", "--lr",
+               "--decay",
                "--warmup", "--clip",
                "--batch-size", "--epochs", "--seed", "--patience", "--valid-beam", "--beam",
                "--max-len", "--time-budget", "--examples", "--threads"]

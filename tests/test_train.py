@@ -112,6 +112,40 @@ def test_label_smoothing_reaches_the_training_loss(tmp_path):
     assert first[2] - first[1] == pytest.approx(first[1] - first[0], rel=1e-3)
 
 
+def test_average_validates_and_keeps_the_averaged_weights(tmp_path):
+    """--average: the best checkpoint holds a / (1 - d^t) of the last one's average state
+    (its best epoch is the last), the last one the weights as trained."""
+    result = train(tiny(tmp_path, epochs=2, average=0.9, metric="valid_loss"), echo=None)
+    assert result.best_epoch == 2
+    last = checkpoint.load_checkpoint(result.out_dir / rundir.LAST)
+    best = checkpoint.load_checkpoint(result.out_dir / rundir.BEST)
+    state = last["average"]
+    assert int(state["step"]) == result.steps == 8 and float(state["decay"]) == 0.9
+    for name, p in best["params"].items():
+        np.testing.assert_allclose(p, state[f"avg.{name}"] / (1 - 0.9 ** 8), rtol=1e-6)
+        assert not np.array_equal(p, last["params"][name])
+    # the averaged weights' validation loss is what the log reports
+    plain = train(tiny(tmp_path / "plain", epochs=2, metric="valid_loss"), echo=None)
+    assert result.history[0]["train_loss"] == plain.history[0]["train_loss"]
+    assert result.history[0]["valid_loss"] != plain.history[0]["valid_loss"]
+
+
+def test_average_resumes_exactly(tmp_path):
+    straight = train(tiny(tmp_path / "a", average=0.8), echo=None)
+    config = tiny(tmp_path / "b", average=0.8)
+    assert train(config, callback=StepLog(stop_at=6), echo=None).status == "interrupted"
+    resumed = train(config, resume=True, echo=None)
+    assert [r["valid_loss"] for r in resumed.history] == \
+        [r["valid_loss"] for r in straight.history]
+    for name in (rundir.LAST, rundir.BEST):
+        a = checkpoint.load_checkpoint(straight.out_dir / name)
+        b = checkpoint.load_checkpoint(config.out_dir / name)
+        for key in ("params", "average"):
+            assert a[key].keys() == b[key].keys()
+            for k in a[key]:
+                np.testing.assert_array_equal(a[key][k], b[key][k])
+
+
 def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path):
     straight = StepLog()
     train(tiny(tmp_path / "a", dropout=0.3, layers=2, teacher_forcing=0.7), callback=straight,

@@ -261,6 +261,10 @@ def _add_optimisation_options(g: Any, d: TrainConfig) -> None:
     g.add_argument("--label-smoothing", type=number, metavar="EPS",
                    help="train against (1 - EPS) one-hot + EPS spread over the vocabulary, in "
                    f"[0, 1) (default {d.label_smoothing}: the plain loss)")
+    g.add_argument("--average", type=number, metavar="D",
+                   help="validate, keep and test a moving average of the weights, updated "
+                   "after every step with decay D in [0, 1), e.g. 0.999 (about the last "
+                   f"1/(1 - D) steps) (default {d.average}: the weights as trained)")
     g.add_argument("--optimizer", choices=list(OPTIMIZERS),
                    help=f"update rule (default {d.optimizer})")
     g.add_argument("--lr", type=number, metavar="LR", help=f"learning rate (default {d.lr})")

@@ -92,6 +92,9 @@ class TrainConfig(ModelSettings):
     * ``batch_size``, ``epochs``, ``seed`` (weights, shuffling, dropout).
     * ``teacher_forcing`` -- probability of feeding the reference token rather than
       the model's own prediction.
+    * ``average`` -- decay ``d`` in [0, 1) of a moving average of the weights
+      (:mod:`minis2s.optim.averaging`), which validation, the best checkpoint and the
+      test use; 0: none, the weights as trained.
     * ``label_smoothing`` -- ``eps`` in [0, 1): train against
       ``(1 - eps) onehot(y) + eps / V`` instead of ``onehot(y)``
       (:mod:`minis2s.ops.softmax_ce`); validation reports the plain loss.
@@ -143,6 +146,7 @@ class TrainConfig(ModelSettings):
     seed: int = 0
     teacher_forcing: float = 1.0
     label_smoothing: float = 0.0
+    average: float = 0.0
     metric: str = "exact_match"
     patience: int | None = 3
     valid_beam: int = 1
@@ -172,6 +176,7 @@ class TrainConfig(ModelSettings):
         _check_number("clip", self.clip, 0.0, allow_none=True, low_open=True)
         _check_number("teacher_forcing", self.teacher_forcing, 0.0, 1.0)
         _check_number("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
+        _check_number("average", self.average, 0.0, 1.0, high_open=True)
         _check_number("time_budget", self.time_budget, 0.0, allow_none=True, low_open=True)
         for name, value, known in (("metric", self.metric, metric_names()),
                                    ("schedule", self.schedule, SCHEDULE_NAMES)):

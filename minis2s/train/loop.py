@@ -7,10 +7,12 @@ One step::
     loss is NaN/inf?        -> stop: TrainingDivergedError (checkpoints untouched)
     ||grads|| clipped to clip
     optimizer.lr = schedule(step); optimizer.step(grads)
+    average.update(params)                         # --average (optim.averaging)
 
 One epoch: the training pairs shuffled and bucketed by a generator seeded with
 ``(seed, epoch)``, one step per batch, then validation by decoding, one log record,
 and the checkpoints (:mod:`minis2s.train.rundir` says which file is written when).
+With ``--average``, validation and the best checkpoint use the averaged weights.
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ class _Run:
                  callback: Callback | None, *, resume: bool, overwrite: bool):
         from minis2s.data import encode_pairs
         from minis2s.optim import make_optimizer
+        from minis2s.optim.averaging import WeightAverage
 
         try:
             check_settings(config)
@@ -153,6 +156,8 @@ class _Run:
         # made after set_params, which rebinds model.params: the optimizer updates in place
         # the very dict the model reads
         self.optimizer = make_optimizer(config.optimizer, self.model.params, config.lr)
+        self.average = (WeightAverage(self.model.params, config.average) if config.average
+                        else None)
         self.steps_per_epoch = math.ceil(len(self.src_ids) / config.batch_size)
         self.schedule = schedule_for(config, self.steps_per_epoch)
         # the generator of dropout masks and teacher-forcing coin flips
@@ -196,6 +201,8 @@ class _Run:
     def _restore(self, saved: dict[str, Any]) -> None:
         try:
             self.optimizer.load_state_dict(saved["optimizer"])
+            if self.average is not None:
+                self.average.load_state_dict(saved["average"])
             p = saved["progress"]
             self.epoch, self.batch, self.step = int(p["epoch"]), int(p["batch"]), int(p["step"])
             self.partial = dict(p["partial"])
@@ -226,7 +233,26 @@ class _Run:
             early_stopping={"best": self.best, "best_epoch": self.best_epoch,
                             "bad": self.bad_epochs},
             elapsed_s=self.elapsed, grad_probe=self.grad_probe,
-            frozen_rows=self.frozen.to_dict()))
+            frozen_rows=self.frozen.to_dict(),
+            average=None if self.average is None else self.average.state_dict()))
+
+    @contextlib.contextmanager
+    def _evaluation_weights(self) -> Any:
+        """While the block runs, the model's arrays hold the averaged weights (``--average``;
+        written in place, since the optimizer holds those very arrays); after it, the
+        trained ones again, bit for bit. Without averaging: nothing changes."""
+        if self.average is None:
+            yield
+            return
+        params = self.model.params
+        trained = {name: p.copy() for name, p in params.items()}
+        for name, a in self.average.averaged().items():
+            params[name][...] = a
+        try:
+            yield
+        finally:
+            for name, p in trained.items():
+                params[name][...] = p
 
     def _kept_message(self) -> str:
         if self.dir.last.exists():
@@ -259,6 +285,8 @@ class _Run:
         """One optimizer step with this step's learning rate (parameters change in place)."""
         self.optimizer.lr = self.schedule(self.step)
         self.optimizer.step(grads)
+        if self.average is not None:
+            self.average.update(self.model.params)
         self.step += 1
 
     # -- one epoch --------------------------------------------------------------------------
@@ -317,9 +345,10 @@ class _Run:
     def _end_epoch(self) -> dict[str, Any]:
         cfg, data, p = self.config, self.data, self.partial
         t0 = time.perf_counter()
-        metrics = evaluate_pairs(self.model, data.valid, data.src_vocab, data.tgt_vocab,
-                                 beam=cfg.valid_beam, max_len=self.max_len).metrics
-        valid_loss = mean_loss(self.model, data.valid, data.src_vocab, data.tgt_vocab)
+        with self._evaluation_weights():
+            metrics = evaluate_pairs(self.model, data.valid, data.src_vocab, data.tgt_vocab,
+                                     beam=cfg.valid_beam, max_len=self.max_len).metrics
+            valid_loss = mean_loss(self.model, data.valid, data.src_vocab, data.tgt_vocab)
         valid_time = time.perf_counter() - t0
         self.epoch += 1
         self.batch = 0
@@ -346,7 +375,8 @@ class _Run:
             self.bad_epochs += 1
         self.dir.write_log(self.history)
         if improved:
-            self._save(rundir.BEST)
+            with self._evaluation_weights():     # the best model is the one validated
+                self._save(rundir.BEST)
         self._save(rundir.LAST)
         self.say(f"epoch {self.epoch:3d}/{cfg.epochs}  loss {record['train_loss']:.4f}  "
                  f"valid loss {valid_loss:.4f}  {cfg.metric} {value:.4f}"

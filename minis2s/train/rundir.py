@@ -29,6 +29,7 @@ deletes it.
     history         the log's records              early_stopping  best, best_epoch, bad
     elapsed_s       training + validation seconds  grad_probe    {label: norms}
     frozen_rows     {parameter: [row, ...]} the optimizer leaves alone (--freeze-embedding)
+    average         the weight average's state_dict() (--average; {} without)
 
 **The directory's rules** (:meth:`RunDir.check`, then :meth:`RunDir.start`). A new
 run goes only into a directory that does not exist or is empty. One that holds
@@ -166,7 +167,8 @@ def payload(*, config: Any, model_config: Any, data: Any, max_len: int | None,
             progress: dict[str, Any], history: list[dict[str, Any]],
             early_stopping: dict[str, Any], elapsed_s: float,
             grad_probe: dict[str, list[float]],
-            frozen_rows: dict[str, list[int]] | None = None) -> dict[str, Any]:
+            frozen_rows: dict[str, list[int]] | None = None,
+            average: dict[str, Any] | None = None) -> dict[str, Any]:
     """A run's checkpoint contents (the table in the module docstring); host data only."""
     return {
         "kind": RUN_KIND,
@@ -184,6 +186,7 @@ def payload(*, config: Any, model_config: Any, data: Any, max_len: int | None,
         "elapsed_s": elapsed_s,
         "grad_probe": grad_probe,
         "frozen_rows": frozen_rows or {},
+        "average": average or {},
     }
 
 
