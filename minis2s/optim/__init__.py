@@ -12,6 +12,7 @@ One idea per file:
 ``adam.py``               :class:`Adam` (bias-corrected)
 ``clipping.py``           :func:`clip_grad_norm`, :func:`global_norm`
 ``schedules.py``          :func:`make_schedule` and the schedules
+``averaging.py``          :class:`WeightAverage`: a moving average of the weights
 ========================  ==================================================
 
 A training step::
@@ -30,6 +31,7 @@ from typing import Any
 
 from minis2s.optim.adagrad import Adagrad
 from minis2s.optim.adam import Adam
+from minis2s.optim.averaging import WeightAverage
 from minis2s.optim.base import Optimizer, check_number
 from minis2s.optim.clipping import clip_grad_norm, global_norm
 from minis2s.optim.momentum import Momentum, Nesterov
@@ -94,6 +96,7 @@ __all__ = [
     "RMSprop",
     "Schedule",
     "StepDecay",
+    "WeightAverage",
     "check_number",
     "clip_grad_norm",
     "global_norm",

@@ -124,8 +124,7 @@ class _Run:
     def __init__(self, config: TrainConfig, say: Callable[[str], None],
                  callback: Callback | None, *, resume: bool, overwrite: bool):
         from minis2s.data import encode_pairs
-        from minis2s.optim import make_optimizer
-        from minis2s.optim.averaging import WeightAverage
+        from minis2s.optim import WeightAverage, make_optimizer
 
         try:
             check_settings(config)
