@@ -177,3 +177,35 @@ def test_validation(xp):
     _, cache = softmax_cross_entropy_forward(z, targets, MASK)
     with pytest.raises(ValueError, match="dloss: expected a scalar or 0-d array, got shape"):
         softmax_cross_entropy_backward(to_dev(np.ones(2)), cache)
+
+
+def test_label_smoothing_property(xp):
+    """For any logits, targets, mask and eps: the smoothed loss is (1 - eps) times the plain
+    loss plus eps times the mean over real tokens of -1/V sum_v log p_v, and every real
+    row of the gradient sums to 0 (q and p both sum to 1)."""
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import strategies as st
+
+    from minis2s.ops.softmax_ce import log_softmax
+
+    @hypothesis.settings(max_examples=60, deadline=None, derandomize=True)
+    @hypothesis.given(t=st.integers(1, 4), n=st.integers(1, 3), v=st.integers(2, 6),
+                      eps=st.floats(0.0, 0.999), scale=st.floats(0.01, 30.0),
+                      seed=st.integers(0, 2**16))
+    def check(t, n, v, eps, scale, seed):
+        rng = np.random.default_rng(seed)
+        logits = rng.standard_normal((t, n, v)) * scale
+        targets = rng.integers(0, v, size=(t, n))
+        mask = rng.random((t, n)) < 0.7
+        mask[0, 0] = True
+        z = to_dev(logits)
+        smoothed, cache = softmax_cross_entropy_forward(z, targets, mask, smoothing=eps)
+        plain, _ = softmax_cross_entropy_forward(z, targets, mask)
+        uniform = -host(log_softmax(z)).mean(axis=-1)[mask].mean()
+        expected = (1 - eps) * backend.to_float(plain) + eps * uniform
+        assert backend.to_float(smoothed) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+        grad = host(softmax_cross_entropy_backward(1.0, cache))
+        np.testing.assert_allclose(grad.sum(axis=-1), 0.0, atol=1e-12)
+        assert np.all(grad[~mask] == 0.0)
+
+    check()

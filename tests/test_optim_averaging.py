@@ -87,3 +87,22 @@ def test_bad_use_and_bad_state(xp):
     with pytest.raises(ValueError, match=r"avg.w has shape \(3,\), expected \(2,\)"):
         avg.load_state_dict({**good, "avg.w": np.zeros(3)})
     assert avg.t == 0   # nothing changed by the failed loads
+
+
+def test_weighted_mean_property(xp):
+    """Any decay and any sequence of iterates: the weighted mean, and inside their range."""
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import strategies as st
+
+    @hypothesis.settings(max_examples=60, deadline=None, derandomize=True)
+    @hypothesis.given(decay=st.floats(0.0, 0.9999), steps=st.integers(1, 30),
+                      seed=st.integers(0, 2**16))
+    def check(decay, steps, seed):
+        iterates = np.random.default_rng(seed).standard_normal((steps, 3)) * 10
+        got = host(_run(list(iterates), decay).averaged()["w"])
+        w = np.array([(1 - decay) * decay ** (steps - i) for i in range(1, steps + 1)])
+        np.testing.assert_allclose(got, w @ iterates / w.sum(), rtol=1e-9, atol=1e-9)
+        assert np.all(got <= iterates.max(axis=0) + 1e-9)
+        assert np.all(got >= iterates.min(axis=0) - 1e-9)
+
+    check()
