@@ -1,14 +1,14 @@
 """What each part of the g2p recipe buys: the same short run with one thing changed.
 
 Every variant is a run of ``benchmarks/g2p_results.py`` (same recipe, same seeds, same
-data) with a smaller training set and time budget, so that the variants fit in an hour of
-one core; each changes one thing against the first row. Writes ``ablation.md`` (the table
-``docs/results_g2p.md`` includes) and ``ablation.json`` in ``--out``; each variant's own
-``results.md`` / ``results.json`` stay in its folder.
+data) with a smaller training set and time budget, so that the six variants fit in 80
+minutes of one core (40 on two); each changes one thing against the first row. Writes
+``ablation.md`` (the table ``docs/results_g2p.md`` includes) and ``ablation.json`` in
+``--out``; each variant's own ``results.md`` / ``results.json`` stay in its folder.
 
 Usage::
 
-    python benchmarks/g2p_ablation.py --out runs/g2p_ablation          # about 50 min
+    python benchmarks/g2p_ablation.py --out runs/g2p_ablation          # about 80 min
     python benchmarks/g2p_ablation.py --minutes 1 --train-size 2000 --out /tmp/abl  # a smoke run
 
 Not part of CI.
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-size", type=int, default=20000, help="training words per variant")
     p.add_argument("--split", choices=["hash", "random"], default="hash")
     p.add_argument("--variants", type=int, nargs="+", metavar="K",
-                   help="run only these rows (0-based; e.g. two processes with 0 1 and 2 3 "
+                   help="run only these rows (0-based; e.g. two processes with 0 1 2 and 3 4 5 "
                         "on two cores), then --reuse to write the table")
     p.add_argument("--reuse", action="store_true",
                    help="keep a variant whose results.json exists in --out (no retraining)")
