@@ -111,7 +111,7 @@ def softmax_cross_entropy_forward(
         mask_host = check_mask(mask, (T, N), "softmax_ce mask")
         count = int(mask_host.sum())
     check_token_ids(targets, V, "softmax_ce targets", mask=mask_host)
-    smoothing = check_smoothing(smoothing)
+    smoothing = _check_smoothing(smoothing)
     if count == 0:
         raise ValueError(
             "softmax_ce: the mask holds no real token (every position is padding); "
@@ -174,7 +174,7 @@ def softmax_cross_entropy_backward(dloss: Any, cache: SoftmaxCECache) -> Any:
     return xp.where(cache.mask[..., None], dz, 0.0)           # m: exactly zero at padding
 
 
-def check_smoothing(smoothing: Any) -> float:
+def _check_smoothing(smoothing: Any) -> float:
     """``smoothing`` as a float in [0, 1); a TypeError or ValueError naming what came."""
     if isinstance(smoothing, (bool, np.bool_)) or not isinstance(
             smoothing, (int, float, np.integer, np.floating)):
