@@ -106,3 +106,16 @@ def test_weighted_mean_property(xp):
         assert np.all(got >= iterates.min(axis=0) - 1e-9)
 
     check()
+
+
+def test_swapped_in_holds_the_average_then_restores_bit_for_bit(xp):
+    avg = _run([[1.0, 2.0], [3.0, 4.0]], 0.5)
+    params = {"w": to_dev(np.array([0.1, 0.2]))}
+    held = params["w"]
+    with pytest.raises(RuntimeError):
+        with avg.swapped_in(params):
+            assert params["w"] is held        # the same array, written in place
+            np.testing.assert_allclose(host(params["w"]), [7 / 3, 10 / 3], rtol=1e-15)
+            raise RuntimeError                # restored even when the block fails
+    assert params["w"] is held
+    np.testing.assert_array_equal(host(params["w"]), [0.1, 0.2])

@@ -20,7 +20,8 @@ backward pass to check: its tests pin the formula on golden sequences.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,20 @@ class WeightAverage:
             raise ValueError("weight average: no step has been averaged yet")
         scale = 1.0 / (1.0 - self.decay ** self.t)
         return {name: a * scale for name, a in self.sums.items()}
+
+    @contextlib.contextmanager
+    def swapped_in(self, params: Mapping[str, Any]) -> Iterator[None]:
+        """While the block runs, ``params``' arrays hold the averaged weights (written in
+        place, so whoever holds those arrays -- the model, the optimizer -- sees them);
+        after it, their own values again, bit for bit."""
+        own = {name: p.copy() for name, p in params.items()}
+        for name, a in self.averaged().items():
+            params[name][...] = a
+        try:
+            yield
+        finally:
+            for name, p in own.items():
+                params[name][...] = p
 
     def state_dict(self) -> dict[str, Any]:
         """``{"step": t, "decay": d, "avg.<name>": host copy of a}``."""

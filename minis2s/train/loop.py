@@ -235,23 +235,12 @@ class _Run:
             frozen_rows=self.frozen.to_dict(),
             average=None if self.average is None else self.average.state_dict()))
 
-    @contextlib.contextmanager
     def _evaluation_weights(self) -> Any:
-        """While the block runs, the model's arrays hold the averaged weights (``--average``;
-        written in place, since the optimizer holds those very arrays); after it, the
-        trained ones again, bit for bit. Without averaging: nothing changes."""
+        """A context in which the model holds the weights validation sees: the averaged
+        ones with ``--average`` (swapped in place: the optimizer holds those arrays)."""
         if self.average is None:
-            yield
-            return
-        params = self.model.params
-        trained = {name: p.copy() for name, p in params.items()}
-        for name, a in self.average.averaged().items():
-            params[name][...] = a
-        try:
-            yield
-        finally:
-            for name, p in trained.items():
-                params[name][...] = p
+            return contextlib.nullcontext()
+        return self.average.swapped_in(self.model.params)
 
     def _kept_message(self) -> str:
         if self.dir.last.exists():
