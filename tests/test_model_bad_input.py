@@ -19,7 +19,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from minis2s.checks.model import SRC_VOCAB, TGT_VOCAB, toy_batch  # noqa: E402
 from minis2s.decode import beam_decode, greedy_decode, length_penalty  # noqa: E402
-from minis2s.model import ModelConfig, Seq2Seq  # noqa: E402
+from minis2s.model import Ensemble, ModelConfig, Seq2Seq  # noqa: E402
 
 SETTINGS = settings(max_examples=150, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -144,6 +144,16 @@ def test_wrong_sources_are_refused_by_decoding(case):
     model = MODELS[context]
     _refused(lambda: greedy_decode(model, src), "src")
     _refused(lambda: beam_decode(model, src, beam_size=2), "src")
+
+
+@SETTINGS
+@given(bad_source())
+def test_wrong_sources_are_refused_by_an_ensemble(case):
+    """Each member checks the ids: an ensemble refuses what its models refuse."""
+    context, src = case
+    ensemble = Ensemble([MODELS[context], MODELS[context]])
+    _refused(lambda: greedy_decode(ensemble, src), "src")
+    _refused(lambda: beam_decode(ensemble, src, beam_size=2), "src")
 
 
 @SETTINGS

@@ -31,7 +31,9 @@ The package, one idea per file:
   forward, backward;
 * ``caches`` -- the named caches of the forward pass, and
   :class:`~minis2s.model.caches.ForwardInfo`;
-* ``grads`` -- a parameter's gradient summed over the places it is used.
+* ``grads`` -- a parameter's gradient summed over the places it is used;
+* ``ensemble`` -- :class:`~minis2s.model.ensemble.Ensemble`: several trained models
+  decoded as one (the mean of their next-token distributions).
 
 Token ids arrive as host ``(T, N)`` integer arrays padded on the right with
 ``PAD_ID`` (0, :mod:`minis2s.data.vocab`); masks are derived from them. ``tgt_in`` is
@@ -41,8 +43,9 @@ Token ids arrive as host ``(T, N)`` integer arrays padded on the right with
 from minis2s.model.caches import ForwardCache, ForwardInfo
 from minis2s.model.config import ModelConfig, ModelSettings
 from minis2s.model.contexts import CONTEXTS, ContextReading, Memory, MemoryGrads
+from minis2s.model.ensemble import Ensemble
 from minis2s.model.inputs import CheckedBatch
 from minis2s.model.seq2seq import Seq2Seq
 
-__all__ = ["CONTEXTS", "CheckedBatch", "ContextReading", "ForwardCache", "ForwardInfo",
-           "Memory", "MemoryGrads", "ModelConfig", "ModelSettings", "Seq2Seq"]
+__all__ = ["CONTEXTS", "CheckedBatch", "ContextReading", "Ensemble", "ForwardCache",
+           "ForwardInfo", "Memory", "MemoryGrads", "ModelConfig", "ModelSettings", "Seq2Seq"]
