@@ -49,6 +49,20 @@ def test_one_output_line_per_input_line(trained, capsys, monkeypatch, how):
     assert stdout.split("\n")[:-1] == [alone[0], "", "", alone[1], "", alone[2]], stdout
 
 
+def test_texts_given_after_an_option_are_texts_too(trained, capsys):
+    """argparse alone stops the texts at an option: ``RUN --beam 2 abc`` was refused with
+    "unrecognized arguments: abc". The words after an option join the texts, in order;
+    an unknown option is still refused."""
+    expected = run(capsys, "translate", str(trained), "--beam", "2", "--", "abc", "bca",
+                   "cab")[1]
+    for argv in (["--beam", "2", "abc", "bca", "cab"], ["abc", "--beam", "2", "bca", "cab"]):
+        code, stdout, _ = run(capsys, "translate", str(trained), *argv)
+        assert code == 0 and stdout == expected and len(stdout.split("\n")) == 4
+    with pytest.raises(SystemExit):
+        cli.main(["translate", str(trained), "--beam", "2", "abc", "--frobnicate"])
+    assert "unrecognized arguments: abc --frobnicate" in capsys.readouterr().err
+
+
 def test_windows_line_ends_are_not_part_of_the_input(trained, capsys, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.StringIO("abc\r\n\r\nbca\r\n"))
     code, stdout, _ = run(capsys, "translate", str(trained))

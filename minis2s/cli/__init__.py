@@ -109,7 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] and argv[0] in by_name and by_name[argv[0]].raw_args:
         args = argparse.Namespace(command=argv[0], raw=argv[1:])  # the command's own options
     else:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        rest = by_name[args.command].rest if getattr(args, "command", None) else None
+        head, tail = (extra[:extra.index("--")], extra[extra.index("--") + 1:]) \
+            if "--" in extra else (extra, [])         # after "--", "-5 days" is a text too
+        if extra and rest and not any(word.startswith("-") for word in head):
+            getattr(args, rest).extend(head + tail)
+        elif extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         with contextlib.ExitStack() as stack, warnings.catch_warnings():
             # the library's UserWarnings, as one line each, said once

@@ -10,7 +10,9 @@ from minis2s.cli.common import (
     Command,
     CommandError,
     add_backend_option,
+    add_model_arguments,
     metrics_table,
+    model_paths,
     one_line,
     positive_int,
     say,
@@ -21,12 +23,12 @@ def run(args: argparse.Namespace) -> int:
     from minis2s.train import (
         blas_threads,
         evaluate_pairs,
-        load_trained,
+        load_ensemble,
         prepare_data,
         run_threads,
     )
 
-    trained = load_trained(args.checkpoint)
+    trained = load_ensemble(model_paths(args))
     tok = trained.tokenizer
     if args.data is not None:
         from minis2s.data import read_tsv
@@ -52,14 +54,19 @@ def run(args: argparse.Namespace) -> int:
                                 beam=args.beam, max_len=trained.max_len)
     metrics, count = result.metrics, result.references
     if args.json:
-        say(json.dumps({"checkpoint": str(trained.path), "data": where, "pairs": len(pairs),
+        say(json.dumps({"checkpoint": str(trained.path),
+                        "ensemble": [str(m) for m in trained.members], "data": where,
+                        "pairs": len(pairs),
                         "sources": count.outputs, "references": count.references,
                         "sources_with_several_references": count.with_several,
                         "scored_against": args.references, "beam": args.beam,
                         "metrics": metrics}, indent=2))
     else:
         how = "greedy" if args.beam == 1 else f"beam {args.beam}"
-        say(f"{trained.path} on {where} ({count.outputs} sources, {how} decoding; scored "
+        model = (str(trained.path) if not trained.members else
+                 f"an ensemble of {len(trained.members)} models "
+                 f"({', '.join(map(str, trained.members))})")
+        say(f"{model} on {where} ({count.outputs} sources, {how} decoding; scored "
             f"against {count.describe()}):")
         say(metrics_table(metrics, trained.train_config.task
                           if not trained.train_config.data else None))
@@ -73,8 +80,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "evaluate", help="score a trained model on a split of its task or on a TSV file",
         description="Decode a split (or a TSV file) with a trained model and print every "
         "metric: token accuracy, exact match, precision/recall/F1, BLEU, error rates.")
-    p.add_argument("checkpoint", metavar="CHECKPOINT",
-                   help="a checkpoint file, or a run directory (its best checkpoint)")
+    add_model_arguments(p)
     p.add_argument("--split", choices=["test", "valid"], default="test",
                    help="which split of the model's task to score (default test)")
     p.add_argument("--data", metavar="FILE.tsv",

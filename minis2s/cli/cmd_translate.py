@@ -15,13 +15,22 @@ import argparse
 import sys
 from typing import Any
 
-from minis2s.cli.common import Command, CommandError, add_backend_option, positive_int, say, warn
+from minis2s.cli.common import (
+    Command,
+    CommandError,
+    add_backend_option,
+    add_model_arguments,
+    model_paths,
+    positive_int,
+    say,
+    warn,
+)
 
 
 def run(args: argparse.Namespace) -> int:
-    from minis2s.train import blas_threads, load_trained, run_threads
+    from minis2s.train import blas_threads, load_ensemble, run_threads
 
-    trained = load_trained(args.checkpoint)
+    trained = load_ensemble(model_paths(args))
     texts = args.text if args.text else [line.rstrip("\r\n") for line in sys.stdin]
     if not texts:
         raise CommandError("nothing to translate: give texts as arguments or lines on "
@@ -61,8 +70,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "output line per input, in order; an empty (or blank) input gives an empty output "
         "line. Symbols the model never saw become <unk>, and an output cut at the length "
         "limit or left empty is reported, on standard error.")
-    p.add_argument("checkpoint", metavar="CHECKPOINT",
-                   help="a checkpoint file, or a run directory (its best checkpoint)")
+    add_model_arguments(p)
     p.add_argument("text", nargs="*", metavar="TEXT",
                    help="texts to decode (none: read standard input)")
     p.add_argument("--beam", type=positive_int, default=1, metavar="K",
@@ -71,4 +79,4 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-COMMAND = Command("translate", add_parser, run)
+COMMAND = Command("translate", add_parser, run, rest="text")

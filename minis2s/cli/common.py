@@ -24,12 +24,16 @@ class Command:
     """A sub-command: ``add_parser(sub)`` adds its parser to the ``minis2s`` parser's
     sub-parsers (and returns it); ``run(args)`` does the work and returns the exit status.
     ``raw_args``: everything after the command's name goes to ``run`` unparsed
-    (``args.raw``), for a command with its own parser (``minis2s bench``)."""
+    (``args.raw``), for a command with its own parser (``minis2s bench``).
+    ``rest``: the name of a list positional (``nargs="*"``) that also takes the words
+    given after an option (``translate RUN --beam 2 TEXT``: argparse alone stops at the
+    option and refuses ``TEXT``)."""
 
     name: str
     add_parser: Callable[[Any], argparse.ArgumentParser]
     run: Callable[[argparse.Namespace], int]
     raw_args: bool = False
+    rest: str | None = None
 
 
 # --------------------------------------------------------------------------------------
@@ -90,6 +94,22 @@ def key_value(text: str) -> tuple[str, Any]:
 # --------------------------------------------------------------------------------------
 # The backend: --backend, else MINIS2S_BACKEND, else numpy -- the same for every command
 # --------------------------------------------------------------------------------------
+def add_model_arguments(parser: Any) -> None:
+    """The model a decoding command runs: ``CHECKPOINT``, and ``--ensemble`` for more
+    (read back by :func:`model_paths`)."""
+    parser.add_argument("checkpoint", metavar="CHECKPOINT",
+                        help="a checkpoint file, or a run directory (its best checkpoint)")
+    parser.add_argument("--ensemble", action="append", default=[], metavar="CHECKPOINT",
+                        help="decode with this model too, trained on the same data with the "
+                        "same vocabularies (a checkpoint or a run directory; repeat for "
+                        "more): the models' next-token probabilities are averaged")
+
+
+def model_paths(args: Any) -> list[str]:
+    """CHECKPOINT, then each ``--ensemble`` checkpoint."""
+    return [args.checkpoint, *args.ensemble]
+
+
 def add_backend_option(parser: Any) -> None:
     parser.add_argument("--backend", choices=list(backend.BACKENDS),
                         help=f"array backend: numpy (CPU), cupy (NVIDIA GPU) or devicesim "

@@ -38,7 +38,8 @@ What happens, in order, and the room where each piece lives:
    test split (beam ``beam``), ``metrics.json`` is written with example translations,
    and the plots are drawn.
 7. **Afterwards** (:mod:`~minis2s.train.loading`): :func:`load_trained` restores a
-   model from its run directory for evaluation and translation.
+   model from its run directory for evaluation and translation; :func:`load_ensemble`
+   several, decoded as one.
 
 Resuming (``resume=True``) continues from ``out/checkpoint.last.npz`` -- parameters,
 optimizer state, epoch *and position inside the epoch*, the training generator's
@@ -67,7 +68,7 @@ from minis2s.train.config import (
 )
 from minis2s.train.errors import InputError, TrainingDivergedError
 from minis2s.train.evaluation import attention_examples, decode_sources, evaluate_pairs, mean_loss
-from minis2s.train.loading import TrainedModel, Translation, load_trained
+from minis2s.train.loading import TrainedModel, Translation, load_ensemble, load_trained
 from minis2s.train.loop import TrainResult, train
 from minis2s.train.prepare import DataBundle, model_config_for, prepare_data
 from minis2s.train.pretrained import FrozenRows, InitialModel, initial_model
@@ -78,6 +79,6 @@ __all__ = [
     "DataBundle", "FrozenRows", "InitialModel", "InputError", "TrainConfig", "TrainResult",
     "TrainedModel", "TrainingDivergedError", "Translation", "attention_examples",
     "blas_threads", "check_settings", "config_differences", "config_from_preset",
-    "decode_sources", "evaluate_pairs", "initial_model", "load_trained", "mean_loss",
-    "metric_names", "model_config_for", "prepare_data", "run_threads", "train",
+    "decode_sources", "evaluate_pairs", "initial_model", "load_ensemble", "load_trained",
+    "mean_loss", "metric_names", "model_config_for", "prepare_data", "run_threads", "train",
 ]

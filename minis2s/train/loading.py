@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -36,6 +36,7 @@ class TrainedModel:
     train_config: TrainConfig
     max_len: int | None
     path: Path
+    members: tuple[Path, ...] = ()   # an ensemble's checkpoints (load_ensemble), else ()
 
     def translations(self, texts: Sequence[str], beam: int = 1,
                      unknown: list[str] | None = None) -> list[Translation]:
@@ -90,6 +91,48 @@ def load_trained(path: str | os.PathLike) -> TrainedModel:
         raise checkpoint.CheckpointError(f"{path}: its contents do not make a model: "
                                          f"{exc}") from exc
     return trained
+
+
+#: What must agree for models to share an ensemble: the data they read, and how
+DATA_SETTINGS = ("task", "data", "tokens", "data_seed", "task_options")
+
+
+def load_ensemble(paths: Sequence[str | os.PathLike]) -> TrainedModel:
+    """Restore the models saved at ``paths`` (each a checkpoint file or a run directory)
+    and decode them as one (:class:`minis2s.model.Ensemble`: the mean of their next-token
+    distributions). One path: :func:`load_trained`'s model itself.
+
+    The models must have read the same data the same way (``DATA_SETTINGS``) and have the
+    same vocabularies and tokenizer; ``CheckpointError`` names the first that differs.
+    The first model's settings (step limit, threads) are the ensemble's.
+    """
+    from minis2s.model import Ensemble
+
+    if isinstance(paths, str | os.PathLike) or not paths:
+        raise TypeError(f"paths: expected a non-empty list of checkpoints, got {paths!r}")
+    trained = [load_trained(p) for p in paths]
+    first = trained[0]
+    if len(trained) == 1:
+        return first
+    for other in trained[1:]:
+        for name in DATA_SETTINGS:
+            a, b = getattr(first.train_config, name), getattr(other.train_config, name)
+            if a != b:
+                raise checkpoint.CheckpointError(
+                    f"{other.path} was trained with {name}={b!r} and {first.path} with "
+                    f"{name}={a!r}: the models of an ensemble read the same data")
+        for what, says in (("src_vocab", "source vocabularies"),
+                           ("tgt_vocab", "target vocabularies"), ("tokenizer", "tokenizers")):
+            if getattr(other, what).to_dict() != getattr(first, what).to_dict():
+                raise checkpoint.CheckpointError(
+                    f"{other.path} and {first.path} have different {says}: the models of "
+                    "an ensemble must give the same ids to the same tokens")
+    try:
+        model = Ensemble([t.model for t in trained])
+    except ValueError as exc:
+        raise checkpoint.CheckpointError(f"{', '.join(str(t.path) for t in trained)}: "
+                                         f"{exc}") from exc
+    return replace(first, model=model, members=tuple(t.path for t in trained))
 
 
 def _check_finite(params: Any, path: Path) -> None:
