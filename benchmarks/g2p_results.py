@@ -17,6 +17,16 @@ Usage::
     python benchmarks/g2p_results.py --split random       # the second, seeded random split
     python benchmarks/g2p_results.py --minutes 2 --train-size 3000 --out /tmp/g2p_quick
 
+An ensemble: train each member as above, one run per seed (side by side, one core
+each), then decode them as one (``minis2s evaluate --ensemble``: the mean of their
+next-token distributions) -- no training; the table gives each member's rows and the
+ensemble's, the curve each member's::
+
+    python benchmarks/g2p_results.py --out runs/g2p_s0 &
+    python benchmarks/g2p_results.py --out runs/g2p_s1 --train-option=--seed=1 &
+    wait
+    python benchmarks/g2p_results.py --ensemble-of runs/g2p_s0 runs/g2p_s1 --out runs/g2p_ens
+
 Not part of CI (an hour of CPU). Every number the page reports comes from here.
 """
 
@@ -100,7 +110,7 @@ def table(results: dict[str, dict[str, dict]]) -> str:
     all references (``results[row][scoring]`` is an ``evaluate --json`` report)."""
     lines = ["| decoding | PER (first) | WER (first) | PER (any) | WER (any) |",
              "| --- | --- | --- | --- | --- |"]
-    for label, _ in ROWS:
+    for label in results:
         cells = []
         for scoring in SCORINGS:
             m = results[label][scoring]["metrics"]
@@ -125,28 +135,38 @@ def script_command(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
+def scoring_note(results: dict[str, dict[str, dict]]) -> str:
+    """The sentence under a table: the test split's size and what the columns score."""
+    scored = next(iter(results.values()))["all"]
+    return (f"Test split: {scored['sources']:,} test words, {scored['references']:,} "
+            f"pronunciations ({scored['sources_with_several_references']} words with "
+            "several). PER is `error_rate`, WER `sequence_error_rate`; 'first' scores against "
+            "each word's first listed pronunciation, 'any' against all of them (right if "
+            "equal to any; PER against the closest).")
+
+
 def render(out: Path, report: dict) -> None:
     """``results.md``, ``wer_curve.csv`` and ``wer_curve.png`` in ``out``, from the
     ``results.json`` dict ``report`` (so a table can be redrawn without retraining)."""
     results, curve = report["results"], report["curve"]
-    any_greedy = results["greedy"]["all"]
-    count = (f"{any_greedy['sources']:,} test words, {any_greedy['references']:,} "
-             f"pronunciations ({any_greedy['sources_with_several_references']} words with "
-             "several)")
     text = [f"#### g2p, {report['split']} split, trained on {report['references']} "
-            "references", "", table(results), "",
-            f"Test split: {count}. PER is `error_rate`, WER `sequence_error_rate`; "
-            "'first' scores against each word's first listed pronunciation, 'any' against "
-            "all of them (right if equal to any; PER against the closest).", "",
+            "references", "", table(results), "", scoring_note(results), "",
             f"`minis2s train`: {report['train_s'] / 60:.1f} min of wall time (training "
             f"budget {report['minutes']:g} min, {len(curve)} epochs, then its own test "
             f"pass); the whole script {report['wall_s'] / 60:.1f} min. "
             f"Machine: {report['machine']}. Commit: `{report['commit']}`. Made by:", "",
             "```", report["command"], "```", ""]
     (out / "results.md").write_text("\n".join(text))
+    write_curves(out, report["split"], [("", curve)])
+
+
+def write_curves(out: Path, split: str, curves: list[tuple[str, list]]) -> None:
+    """``wer_curve.csv`` and ``wer_curve.png`` in ``out``: validation WER and PER against
+    training minutes, one ``(label, curve)`` per run (label "" for a lone run)."""
     (out / "wer_curve.csv").write_text(
-        "minutes,valid_wer_percent,valid_per_percent\n"
-        + "".join(f"{m:.2f},{w:.2f},{p:.2f}\n" for m, w, p in curve))
+        "run,minutes,valid_wer_percent,valid_per_percent\n"
+        + "".join(f"{label or 'run'},{m:.2f},{w:.2f},{p:.2f}\n"
+                  for label, curve in curves for m, w, p in curve))
     import matplotlib
 
     matplotlib.use("Agg")
@@ -154,19 +174,88 @@ def render(out: Path, report: dict) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for k, (name, marker) in enumerate((("WER", "o"), ("PER", "s"))):
-        line, = ax.plot([c[0] for c in curve], [c[1 + k] for c in curve], marker=marker,
-                        label=f"valid {name}")
-        ax.axhline(TARGETS[name], color=line.get_color(), linestyle="--", linewidth=1,
+        color = f"C{k}"
+        for r, (label, curve) in enumerate(curves):
+            ax.plot([c[0] for c in curve], [c[1 + k] for c in curve], marker=marker,
+                    color=color, alpha=1.0 if r == 0 else 0.55, linestyle="-" if r == 0
+                    else ":", label=f"valid {name}" + (f", {label}" if label else ""))
+        ax.axhline(TARGETS[name], color=color, linestyle="--", linewidth=1,
                    label=f"target {name} (test) {TARGETS[name]:g} %")
     ax.set_xlabel("training minutes")
     ax.set_ylabel("% (greedy, any pronunciation)")
-    ax.set_title(f"g2p ({report['split']} split): validation error against training time")
-    ax.set_ylim(bottom=0)
+    ax.set_title(f"g2p ({split} split): validation error against training time")
+    top = max(c[1] for _, curve in curves for c in curve)
+    ax.set_ylim(0, 1.55 * top)                     # room for the legend above the curves
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper right", fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(out / "wer_curve.png", dpi=120)
     plt.close(fig)
+
+
+def member_label(report: dict) -> str:
+    """``"seed 1"``: a member run's seed, read from the command that made it."""
+    seed = RECIPE[RECIPE.index("--seed") + 1]
+    for part in report["command"].split():
+        if part.startswith("--train-option=--seed="):
+            seed = part.rsplit("=", 1)[1]
+    return f"seed {seed}"
+
+
+def ensemble(args: argparse.Namespace) -> int:
+    """``--ensemble-of``: decode earlier runs as one and write the table of each run's rows
+    and the ensemble's (no training)."""
+    folders = [Path(d) for d in args.ensemble_of]
+    members = [json.loads((f / "results.json").read_text()) for f in folders]
+    if len({m["split"] for m in members}) != 1:
+        raise SystemExit("--ensemble-of: the runs were trained on different splits: "
+                         + ", ".join(f"{f} ({m['split']})" for f, m in zip(folders, members)))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    runs = [str(f / "train") for f in folders]
+    also = [word for run in runs[1:] for word in ("--ensemble", run)]
+    mixed: dict[str, dict] = {}
+    for m in members:
+        for label, scorings in m["results"].items():
+            mixed[f"{member_label(m)}, {label}"] = scorings
+    for label, options in ROWS:
+        mixed[f"ensemble of {len(runs)}, {label}"] = {
+            scoring: json.loads(minis2s("evaluate", runs[0], *also, "--split", "test",
+                                        *options, "--references", scoring, "--json",
+                                        capture=True))
+            for scoring in SCORINGS}
+    split = members[0]["split"]
+    report = {"split": split, "references": members[0]["references"],
+              "decode_s": time.perf_counter() - start, "machine": machine(),
+              "commit": commit(), "members": members, "results": mixed,
+              "command": "python benchmarks/g2p_results.py --ensemble-of "
+                         + " ".join(f"RUN{k + 1}" for k in range(len(runs)))}
+    (out / "results.json").write_text(json.dumps(report, indent=2))
+    render_ensemble(out, report)
+    if args.publish:
+        publish(out, Path(args.publish), f"g2p_{split}")
+    print((out / "results.md").read_text())
+    return 0
+
+
+def render_ensemble(out: Path, report: dict) -> None:
+    """``results.md`` and the curves of an ``--ensemble-of`` run, from its report."""
+    members = report["members"]
+    text = [f"#### g2p, {report['split']} split, an ensemble of {len(members)} runs trained "
+            f"on {report['references']} references", "", table(report["results"]), "",
+            scoring_note(report["results"]) + " The ensemble decodes with the mean of its "
+            "members' next-token distributions.", ""]
+    for k, m in enumerate(members):
+        text += [f"RUN{k + 1}, {member_label(m)}: `minis2s train` {m['train_s'] / 60:.1f} min "
+                 f"of wall time (training budget {m['minutes']:g} min, {len(m['curve'])} "
+                 f"epochs, then its own test pass); the whole script {m['wall_s'] / 60:.1f} "
+                 f"min. Machine: {m['machine']}. Commit: `{m['commit']}`. Made by:", "",
+                 "```", m["command"], "```", ""]
+    text += [f"The ensemble's decoding took {report['decode_s'] / 60:.1f} min (commit "
+             f"`{report['commit']}`), made by:", "", "```", report["command"], "```", ""]
+    (out / "results.md").write_text("\n".join(text))
+    write_curves(out, report["split"], [(member_label(m), m["curve"]) for m in members])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,14 +283,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rewrite", action="store_true",
                    help="no training: redraw results.md and the curve from --out's "
                         "results.json (then --publish, if given)")
+    p.add_argument("--ensemble-of", nargs="+", metavar="OUT",
+                   help="no training: decode the runs of these earlier --out folders (same "
+                        "split) as one ensemble, and write the table of each run's rows and "
+                        "the ensemble's")
     args = p.parse_args(argv)
     ROWS[1] = (f"beam {args.beam}", ["--beam", str(args.beam)])
     out = Path(args.out)
+    if args.ensemble_of and not args.rewrite:
+        return ensemble(args)
     if args.rewrite:
         report = json.loads((out / "results.json").read_text())
         report.setdefault("minutes", args.minutes)
         report.setdefault("command", script_command(args))
-        render(out, report)
+        (render_ensemble if "members" in report else render)(out, report)
         if args.publish:
             publish(out, Path(args.publish), f"g2p_{report['split']}")
         return 0
