@@ -231,12 +231,7 @@ def ensemble(args: argparse.Namespace) -> int:
               "commit": commit(), "members": members, "results": mixed,
               "command": "python benchmarks/g2p_results.py --ensemble-of "
                          + " ".join(f"RUN{k + 1}" for k in range(len(runs)))}
-    (out / "results.json").write_text(json.dumps(report, indent=2))
-    render_ensemble(out, report)
-    if args.publish:
-        publish(out, Path(args.publish), f"g2p_{split}")
-    print((out / "results.md").read_text())
-    return 0
+    return finish(out, report, args.publish)
 
 
 def render_ensemble(out: Path, report: dict) -> None:
@@ -296,10 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         report = json.loads((out / "results.json").read_text())
         report.setdefault("minutes", args.minutes)
         report.setdefault("command", script_command(args))
-        (render_ensemble if "members" in report else render)(out, report)
-        if args.publish:
-            publish(out, Path(args.publish), f"g2p_{report['split']}")
-        return 0
+        return finish(out, report, args.publish)
     out.mkdir(parents=True, exist_ok=True)
     run_dir = out / "train"
     start = time.perf_counter()
@@ -327,10 +319,16 @@ def main(argv: list[str] | None = None) -> int:
               "train_s": train_s, "wall_s": time.perf_counter() - start,
               "machine": machine(), "commit": started_at, "command": script_command(args),
               "curve": curve, "results": results}
+    return finish(out, report, args.publish)
+
+
+def finish(out: Path, report: dict, folder: str | None) -> int:
+    """Write ``results.json``, draw the table and the curves (of one run or of an
+    ensemble), copy them into ``folder`` if given, and print the table."""
     (out / "results.json").write_text(json.dumps(report, indent=2))
-    render(out, report)
-    if args.publish:
-        publish(out, Path(args.publish), f"g2p_{args.split}")
+    (render_ensemble if "members" in report else render)(out, report)
+    if folder:
+        publish(out, Path(folder), f"g2p_{report['split']}")
     print((out / "results.md").read_text())
     return 0
 
