@@ -91,8 +91,9 @@ def key_value(text: str) -> tuple[str, Any]:
         return key, value
 
 
+
 # --------------------------------------------------------------------------------------
-# The backend: --backend, else MINIS2S_BACKEND, else numpy -- the same for every command
+# The model of a decoding command (evaluate, translate): CHECKPOINT and --ensemble
 # --------------------------------------------------------------------------------------
 def add_model_arguments(parser: Any) -> None:
     """The model a decoding command runs: ``CHECKPOINT``, and ``--ensemble`` for more
@@ -110,6 +111,9 @@ def model_paths(args: Any) -> list[str]:
     return [args.checkpoint, *args.ensemble]
 
 
+# --------------------------------------------------------------------------------------
+# The backend: --backend, else MINIS2S_BACKEND, else numpy -- the same for every command
+# --------------------------------------------------------------------------------------
 def add_backend_option(parser: Any) -> None:
     parser.add_argument("--backend", choices=list(backend.BACKENDS),
                         help=f"array backend: numpy (CPU), cupy (NVIDIA GPU) or devicesim "
