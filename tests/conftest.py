@@ -48,3 +48,25 @@ def to_dev(a, dtype=np.float64):
 
 def host(a):
     return backend.to_host(a)
+
+
+def run_cli(capsys, *argv):
+    """``(exit status, stdout, stderr)`` of ``minis2s argv`` run in this process (argparse's
+    usage errors and ``--help`` exit through SystemExit; its code is the status)."""
+    from minis2s import cli
+
+    try:
+        code = cli.main(list(argv))
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, *fragments):
+    """A refusal: exit status 2 and one line on stderr, no traceback, holding ``fragments``."""
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import assert_one_line_error
+from conftest import run_cli as run
 
 from minis2s import checkpoint, cli
 from minis2s.train import rundir
@@ -23,24 +25,6 @@ TINY = ["--task", "reverse", "--train-size", "120", "--task-option", "valid=16",
         "--task-option", "test=16", "--task-option", "max_len=5", "--cell", "lstm",
         "--hidden", "16", "--embedding", "8", "--batch-size", "32", "--lr", "0.01",
         "--patience", "0", "--no-progress", "--no-plots"]
-
-
-def run(capsys, *argv):
-    """(exit status, stdout, stderr) of ``minis2s argv`` run in this process."""
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as exc:  # argparse's usage errors and --help
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, err, *fragments):
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")

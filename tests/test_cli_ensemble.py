@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import assert_one_line_error
+from conftest import run_cli as run
 
 from minis2s import checkpoint, cli
 from minis2s.model import Ensemble
@@ -17,16 +19,6 @@ TINY = ["--task", "reverse", "--train-size", "120", "--task-option", "valid=16",
         "--task-option", "test=16", "--task-option", "max_len=5", "--cell", "gru",
         "--hidden", "16", "--embedding", "8", "--batch-size", "32", "--lr", "0.02",
         "--epochs", "3", "--patience", "0", "--no-progress", "--no-plots"]
-
-
-def run(capsys, *argv):
-    """(exit status, stdout, stderr) of ``minis2s argv`` run in this process."""
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +94,4 @@ def test_an_ensemble_of_runs_that_differ_is_refused_in_one_line(runs, capsys, tm
         for command in (["evaluate"], ["translate"]):
             code, _, err = run(capsys, *command, *argv, *(["abc"] if command == ["translate"]
                                                           else []))
-            assert code == 2, err
-            lines = err.strip().splitlines()
-            assert len(lines) == 1 and "Traceback" not in err, err
-            for fragment in fragments:
-                assert fragment in lines[0], lines[0]
+            assert_one_line_error(code, err, *fragments)

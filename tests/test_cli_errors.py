@@ -8,6 +8,8 @@ import argparse
 import dataclasses
 
 import pytest
+from conftest import assert_one_line_error
+from conftest import run_cli as run
 
 from minis2s import backend, cli
 from minis2s.cli import cmd_train
@@ -19,23 +21,6 @@ TINY = ["--task", "reverse", "--train-size", "60", "--task-option", "valid=8",
         "--task-option", "test=8", "--task-option", "max_len=4", "--cell", "gru",
         "--hidden", "8", "--embedding", "4", "--batch-size", "32", "--epochs", "1",
         "--no-progress", "--no-plots"]
-
-
-def run(capsys, *argv):
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, err, *fragments):
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture
