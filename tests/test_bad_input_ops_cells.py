@@ -41,6 +41,7 @@ from minis2s.cells import stack as stk  # noqa: E402
 from minis2s.ops import (  # noqa: E402
     activation_backward,
     activation_forward,
+    activations,  # noqa: E402
     embedding_backward,
     embedding_forward,
     get_activation,
@@ -554,6 +555,7 @@ ENTRIES = [
     Entry("activation_forward", activation_forward, _act),
     Entry("activation_backward", activation_backward, _act_back),
     Entry("sigmoid", sigmoid, _sigmoid),
+    Entry("tanh_via_exp", activations.tanh_via_exp, _sigmoid),
     Entry("get_activation", get_activation, _get_act),
     Entry("embedding_forward", embedding_forward, _embedding),
     Entry("embedding_backward", embedding_backward, _embedding_back),
@@ -859,7 +861,7 @@ def test_every_public_function_of_ops_and_cells_has_an_entry():
         "recurrent_step_forward", "recurrent_step_backward", "recurrence_forward",
         "recurrence_backward", "layers_forward", "direction_forward", "direction_backward",
         "layer_prefix", "layer_params", "state_row", "stack_rows", "dropout_mask",
-        "draw_dropout_masks", "check_prefix",
+        "draw_dropout_masks", "check_prefix", "tanh_via_exp_into",
     }
     missing = []
     for package in (minis2s.ops, minis2s.cells):

@@ -10,6 +10,7 @@ import pytest
 from conftest import host, to_dev
 
 from minis2s.ops import ACTIVATIONS, activation_backward, activation_forward, get_activation
+from minis2s.ops.activations import tanh_via_exp
 
 A = np.linspace(-3.0, 3.0, 7)                      # -3, -2, ..., 3 (0 included)
 GOLDEN = {
@@ -73,3 +74,55 @@ def test_activation_validation(xp):
     _, cache = activation_forward("tanh", to_dev(A))
     with pytest.raises(ValueError, match=r"activation dy: expected shape \(7,\), got \(6,\)"):
         activation_backward(to_dev(np.ones(6)), cache)
+
+
+# --- tanh_via_exp and the LSTM's one-exp gates: the fast paths' nonlinearities ---------
+
+
+@pytest.mark.parametrize("dtype, ulps", [(np.float64, 4), (np.float32, 4)])
+def test_tanh_via_exp_is_tanh_to_a_few_units_of_one(dtype, ulps, xp):
+    """Golden values from ``math.tanh``; the error is absolute (rounding of ``2s - 1``)."""
+    a = np.concatenate([A, np.linspace(-20.0, 20.0, 401), [1e-9, -1e-7, 0.0]])
+    y = host(tanh_via_exp(to_dev(a, dtype)))
+    want = np.array([math.tanh(v) for v in a])
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, want, rtol=0, atol=ulps * np.finfo(dtype).eps)
+    assert host(tanh_via_exp(to_dev(np.zeros(3), dtype)))[0] == 0.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tanh_via_exp_saturates_without_nan_or_warning(dtype, xp):
+    a = to_dev(np.array([-1e4, -800.0, -60.0, 60.0, 800.0, 1e4]), dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = host(tanh_via_exp(a))
+    np.testing.assert_array_equal(y, [-1.0, -1.0, -1.0, 1.0, 1.0, 1.0])
+
+
+def test_tanh_via_exp_in_place_and_into_out(xp):
+    a = to_dev(A)
+    out = to_dev(np.zeros(7))
+    assert tanh_via_exp(a, out=out) is out
+    assert tanh_via_exp(a, out=a) is a
+    np.testing.assert_allclose(host(a), host(out), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="out"):
+        tanh_via_exp(a, out=to_dev(np.zeros(6)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lstm_gates_are_three_sigmoids_and_a_tanh(dtype, xp):
+    """``_gates_forward_into`` against the math module, block by block, at values that
+    reach both saturations (where its ``exp`` overflows: no NaN)."""
+    from minis2s.cells.lstm import _gates_forward_into
+
+    rng = np.random.default_rng(0)
+    raw = rng.uniform(-6.0, 6.0, (4, 3, 5))
+    raw[:, 0, 0], raw[:, 0, 1] = -1000.0, 1000.0     # exp overflows in both dtypes
+    a = to_dev(raw.copy(), dtype)       # (on NumPy, float64: not the same array as raw)
+    with np.errstate(over="ignore"):    # as its callers' loops hold it
+        _gates_forward_into(a)
+    got = host(a)
+    sig = np.vectorize(lambda v: 0.5 * (1.0 + math.tanh(0.5 * v)))
+    want = np.stack([sig(raw[0]), sig(raw[1]), np.tanh(raw[2]), sig(raw[3])])
+    np.testing.assert_allclose(got, want, rtol=0, atol=4 * np.finfo(dtype).eps)
+    assert got[2, 0, 0] == -1.0 and got[2, 0, 1] == 1.0 and got[0, 0, 0] == 0.0

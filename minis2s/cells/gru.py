@@ -28,9 +28,10 @@ import numpy as np
 
 from minis2s import backend
 from minis2s.cells import _gated
-from minis2s.cells._gated import mask_factors, workspace, zeros_if_none
+from minis2s.cells._gated import mask_factors, zeros_if_none
+from minis2s.cells._workspace import workspace
 from minis2s.cells.validate import check_cell_grad, check_sequence, check_state_grads, check_step
-from minis2s.ops.activations import sigmoid
+from minis2s.ops.activations import sigmoid, tanh_via_exp_into
 from minis2s.ops.validate import check_instance
 
 CELL = "gru"
@@ -203,7 +204,8 @@ def sequence_forward(
     gate-major ``(3, T, N, H)`` buffer (each gate of each step contiguous), the input
     part ``gi`` of all steps in one product before the loop (with ``b_hr, b_hz`` folded
     in; ``b_hn`` stays inside ``r * gh_n``), one batched product ``h_{t-1} W_k^T`` per
-    step, one workspace per call. The last line is computed as
+    step, one workspace per call, ``tanh`` as :func:`minis2s.ops.activations.tanh_via_exp`
+    (one ``exp``). The last line is computed as
     ``h_t = n + z * (h_{t-1} - n)``, the same value in one pass fewer.
     """
     (h0,), mask, H, dtype = check_sequence(LAYOUT, x, state0, params, mask)
@@ -213,34 +215,35 @@ def sequence_forward(
     W_ih, W_hh, b_ih, b_hh = (params[name] for name in PARAM_NAMES)
 
     U_ih = W_ih.reshape(GATES, H, D).transpose(0, 2, 1)  # U_ih[k] = W_k_ih^T (D, H)
-    U_hh = xp.ascontiguousarray(W_hh.reshape(GATES, H, H).transpose(0, 2, 1))
     b_hn = b_hh[2 * H:3 * H]
     # gi_k[t] = x_t W_k_ih^T + b_k_ih for every t in one (batched) product; r and z
     # also take their recurrent bias here, since it is simply added.
-    gates, gh_n, hs, rec, tmp = workspace(
-        dtype, (GATES, T, N, H), (T, N, H), (T + 1, N, H), (GATES, N, H), (N, H))
+    gates, gh_n, hs, rec, tmp, U_hh = workspace(
+        dtype, (GATES, T, N, H), (T, N, H), (T + 1, N, H), (GATES, N, H), (N, H), (GATES, H, H))
+    xp.copyto(U_hh, W_hh.reshape(GATES, H, H).transpose(0, 2, 1))  # U_hh[k] = W_k_hh^T
     xp.matmul(x.reshape(T * N, D), U_ih, out=gates.reshape(GATES, T * N, H))
     gates += b_ih.reshape(GATES, 1, 1, H)
     gates[0:2] += b_hh[0:2 * H].reshape(2, 1, 1, H)
     hs[0] = 0 if h0 is None else h0
-    for t in range(T):
-        a = gates[:, t]  # (3, N, H): gi (+ b_hr, b_hz), turned into r, z, n in place
-        if t == 0 and h0 is None:
-            rec[...] = 0  # h_0 = 0: no product needed
-        else:
-            xp.matmul(hs[t], U_hh, out=rec)  # h_{t-1} W_hh^T, gate by gate
-        a[0:2] += rec[0:2]
-        sigmoid(a[0:2], out=a[0:2])  # r, z = sigma(gi_r + gh_r), sigma(gi_z + gh_z)
-        r, z, n = a
-        xp.add(rec[2], b_hn, out=gh_n[t])  # gh_n = h_{t-1} W_hn^T + b_hn
-        xp.multiply(r, gh_n[t], out=tmp)
-        n += tmp
-        xp.tanh(n, out=n)  # n = tanh(gi_n + r * gh_n)
-        xp.subtract(hs[t], n, out=tmp)  # h_t = (1 - z) n + z h_{t-1} = n + z (h_{t-1} - n)
-        tmp *= z
-        xp.add(n, tmp, out=hs[t + 1])
-        if keep is not None:  # mask 0: carry the previous state unchanged
-            xp.copyto(hs[t + 1], hs[t], where=keep[t])
+    with np.errstate(over="ignore"):  # exp overflows to inf: tanh's right limit
+        for t in range(T):
+            a = gates[:, t]  # (3, N, H): gi (+ b_hr, b_hz), turned into r, z, n in place
+            if t == 0 and h0 is None:
+                rec[...] = 0  # h_0 = 0: no product needed
+            else:
+                xp.matmul(hs[t], U_hh, out=rec)  # h_{t-1} W_hh^T, gate by gate
+            a[0:2] += rec[0:2]
+            sigmoid(a[0:2], out=a[0:2])  # r, z = sigma(gi_r + gh_r), sigma(gi_z + gh_z)
+            r, z, n = a
+            xp.add(rec[2], b_hn, out=gh_n[t])  # gh_n = h_{t-1} W_hn^T + b_hn
+            xp.multiply(r, gh_n[t], out=tmp)
+            n += tmp
+            tanh_via_exp_into(n, out=n)  # n = tanh(gi_n + r * gh_n)
+            xp.subtract(hs[t], n, out=tmp)  # h_t = (1 - z) n + z h_{t-1} = n + z (h_{t-1} - n)
+            tmp *= z
+            xp.add(n, tmp, out=hs[t + 1])
+            if keep is not None:  # mask 0: carry the previous state unchanged
+                xp.copyto(hs[t + 1], hs[t], where=keep[t])
     cache = GRUSequenceCache(x, gates, gh_n, hs, m, keep, W_ih, W_hh, h0 is None)
     return hs[1:], (hs[T],), cache
 

@@ -35,9 +35,10 @@ import numpy as np
 
 from minis2s import backend
 from minis2s.cells import _gated
-from minis2s.cells._gated import mask_factors, workspace, zeros_if_none
+from minis2s.cells._gated import mask_factors, zeros_if_none
+from minis2s.cells._workspace import workspace
 from minis2s.cells.validate import check_cell_grad, check_sequence, check_state_grads, check_step
-from minis2s.ops.activations import sigmoid
+from minis2s.ops.activations import sigmoid, tanh_via_exp_into
 from minis2s.ops.validate import check_instance
 
 CELL = "lstm"
@@ -226,10 +227,13 @@ def sequence_forward(
        ``a_k = h_{t-1} W_k^T``.
     2. *Inputs projected once.* ``x_t W_ih^T + b_ih + b_hh`` does not depend on the
        recurrence, so it is computed for all ``T`` steps in one product before the loop.
-    3. *One workspace per call* (:func:`minis2s.cells._gated.workspace`); the loop writes
+    3. *One workspace per call* (:func:`minis2s.cells._workspace.workspace`); the loop writes
        into it with ``out=`` and allocates nothing.
-    4. ``sigma(a) = 1/(1 + exp(-a))`` in place (:func:`minis2s.ops.activations.sigmoid`
-       with ``out=``; ``exp`` costs about half of ``tanh``).
+    4. *One* ``exp`` *for the four gates.* ``tanh(a_g) = 2 sigma(2 a_g) - 1``, so every
+       gate is a sigmoid, and one pass of ``exp`` over the step's ``(4, N, H)`` block
+       turns them all (:func:`_gates_forward_into`); ``tanh(c_t)`` the same way
+       (:func:`minis2s.ops.activations.tanh_via_exp`). NumPy's float32 ``exp`` costs
+       about half of its ``tanh``; the results differ from ``tanh``'s by rounding only.
     """
     (h0, c0), mask, H, dtype = check_sequence(LAYOUT, x, state0, params, mask)
     xp = backend.get_xp()
@@ -239,33 +243,33 @@ def sequence_forward(
 
     # U_ih[k] = W_k_ih^T (D, H) and U_hh[k] = W_k_hh^T (H, H): gate k of W, transposed.
     U_ih = W_ih.reshape(GATES, H, D).transpose(0, 2, 1)
-    U_hh = xp.ascontiguousarray(W_hh.reshape(GATES, H, H).transpose(0, 2, 1))
-    gates, hs, cs, tanh_c, rec, ig = workspace(
-        dtype, (GATES, T, N, H), (T + 1, N, H), (T + 1, N, H), (T, N, H), (GATES, N, H), (N, H))
+    gates, hs, cs, tanh_c, rec, ig, U_hh = workspace(
+        dtype, (GATES, T, N, H), (T + 1, N, H), (T + 1, N, H), (T, N, H), (GATES, N, H), (N, H),
+        (GATES, H, H))
+    xp.copyto(U_hh, W_hh.reshape(GATES, H, H).transpose(0, 2, 1))  # contiguous gate blocks
     # a_k[t] = x_t W_k_ih^T + b_k_ih + b_k_hh for every t: one (batched) product.
     xp.matmul(x.reshape(T * N, D), U_ih, out=gates.reshape(GATES, T * N, H))
     gates += (b_ih + b_hh).reshape(GATES, 1, 1, H)
     hs[0] = 0 if h0 is None else h0
     cs[0] = 0 if c0 is None else c0
-    for t in range(T):
-        a = gates[:, t]  # (4, N, H): pre-activations, turned into the gates in place
-        if t == 0 and h0 is None:
-            rec[...] = 0  # h_0 = 0: no product needed
-        else:
-            xp.matmul(hs[t], U_hh, out=rec)  # h_{t-1} W_hh^T, gate by gate
-        a += rec  # a = x_t W_ih^T + b + h_{t-1} W_hh^T
-        sigmoid(a[0:2], out=a[0:2])  # i, f = sigma(a_i), sigma(a_f)  (adjacent blocks: one pass)
-        xp.tanh(a[2], out=a[2])  # g = tanh(a_g)
-        sigmoid(a[3], out=a[3])  # o = sigma(a_o)
-        i, f, g, o = a
-        xp.multiply(f, cs[t], out=cs[t + 1])  # c_t = f * c_{t-1}
-        xp.multiply(i, g, out=ig)
-        cs[t + 1] += ig  # ... + i * g
-        xp.tanh(cs[t + 1], out=tanh_c[t])
-        xp.multiply(o, tanh_c[t], out=hs[t + 1])  # h_t = o * tanh(c_t)
-        if keep is not None:  # mask 0: carry the previous state unchanged
-            xp.copyto(hs[t + 1], hs[t], where=keep[t])
-            xp.copyto(cs[t + 1], cs[t], where=keep[t])
+    with np.errstate(over="ignore"):  # exp overflows to inf: the gates' right limits
+        for t in range(T):
+            a = gates[:, t]  # (4, N, H): pre-activations, turned into the gates in place
+            if t == 0 and h0 is None:
+                rec[...] = 0  # h_0 = 0: no product needed
+            else:
+                xp.matmul(hs[t], U_hh, out=rec)  # h_{t-1} W_hh^T, gate by gate
+            a += rec  # a = x_t W_ih^T + b + h_{t-1} W_hh^T
+            _gates_forward_into(a)  # i, f, g, o = sigma(a_i), sigma(a_f), tanh(a_g), sigma(a_o)
+            i, f, g, o = a
+            xp.multiply(f, cs[t], out=cs[t + 1])  # c_t = f * c_{t-1}
+            xp.multiply(i, g, out=ig)
+            cs[t + 1] += ig  # ... + i * g
+            tanh_via_exp_into(cs[t + 1], out=tanh_c[t])
+            xp.multiply(o, tanh_c[t], out=hs[t + 1])  # h_t = o * tanh(c_t)
+            if keep is not None:  # mask 0: carry the previous state unchanged
+                xp.copyto(hs[t + 1], hs[t], where=keep[t])
+                xp.copyto(cs[t + 1], cs[t], where=keep[t])
     cache = LSTMSequenceCache(x, gates, hs, cs, tanh_c, m, keep, W_ih, W_hh, h0 is None)
     return hs[1:], (hs[T], cs[T]), cache
 
@@ -330,14 +334,43 @@ def sequence_backward(
             dc += dc_skip
 
     dA = dA.reshape(T * N, GATES * H)
-    dx = (dA @ cache.W_ih).reshape(T, N, D)
-    dW_ih = dA.T @ x.reshape(T * N, D)
+    dx, dW_ih, dW_hh, db = workspace(dtype, (T, N, D), (GATES * H, D), (GATES * H, H),
+                                     (GATES * H,))
+    xp.matmul(dA, cache.W_ih, out=dx.reshape(T * N, D))
+    xp.matmul(dA.T, x.reshape(T * N, D), out=dW_ih)
     # dW_hh = dA^T H_prev; with h_0 = 0 the rows of step 0 add nothing, so skip them
     first = N if cache.zero_h0 else 0
-    dW_hh = dA[first:].T @ hs[:T].reshape(T * N, H)[first:]  # hs[:T] = h_0 .. h_{T-1}
-    db = dA.sum(axis=0)
+    xp.matmul(dA[first:].T, hs[:T].reshape(T * N, H)[first:], out=dW_hh)  # h_0 .. h_{T-1}
+    dA.sum(axis=0, out=db)
     grads = {"W_ih": dW_ih, "W_hh": dW_hh, "b_ih": db, "b_hh": db.copy()}
     return dx, (dh.copy(), dc.copy()), grads
+
+
+def _gates_forward_into(a: Any) -> None:
+    """One step's gate nonlinearities, in place on ``a (4, N, H) = [a_i, a_f, a_g, a_o]``:
+    ``i, f, o = sigma(a_i), sigma(a_f), sigma(a_o)`` and ``g = tanh(a_g) = 2 sigma(2 a_g) - 1``.
+
+    Written as one sigmoid over the four blocks, so that a single ``exp`` pass serves
+    them all::
+
+        a   <- -[a_i, a_f, 2 a_g, a_o]
+        a   <- 1 / (1 + exp(a))          = [i, f, sigma(2 a_g), o]
+        a_g <- 2 a_g - 1                 = tanh(a_g)
+
+    Where ``exp`` overflows (``a`` below about -88 in float32) the gate is
+    ``1 / inf = 0``, the right limit (and ``g = -1``); the caller's loop holds
+    ``np.errstate(over="ignore")`` (once for all its steps: entering it costs as much
+    as a pass over a hidden-64 block).
+    """
+    xp = backend.get_xp()
+    xp.negative(a, out=a)
+    a[2] *= 2.0
+    xp.exp(a, out=a)
+    a += 1.0
+    xp.divide(1.0, a, out=a)
+    g = a[2]
+    g *= 2.0
+    g -= 1.0
 
 
 def _gates_backward_into(da: Any, dh: Any, dc: Any, gates: Any, tc: Any, c_prev: Any,

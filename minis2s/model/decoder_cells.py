@@ -43,8 +43,8 @@ from typing import Any, NamedTuple
 
 from minis2s import backend
 from minis2s.cells import gru, lstm
-from minis2s.cells._gated import workspace
-from minis2s.ops.activations import get_activation, sigmoid
+from minis2s.cells._workspace import workspace
+from minis2s.ops.activations import get_activation, sigmoid, tanh_via_exp_into
 
 
 class LayerWeights(NamedTuple):
@@ -127,19 +127,18 @@ class LSTMKernel:
     @staticmethod
     def forward(run: LayerRun, t: int, rec: Any, tmp: Any) -> None:
         """``a = pre[t] + h_{t-1} W_hh^T + x_t W_x^T``; ``i, f, o = sigma``, ``g = tanh``;
-        ``c_t = f c_{t-1} + i g``; ``h_t = o tanh(c_t)``, written into ``Z[t+1, :, :H]``."""
+        ``c_t = f c_{t-1} + i g``; ``h_t = o tanh(c_t)``, written into ``Z[t+1, :, :H]``
+        (the caller holds ``np.errstate(over="ignore")``: the gates' ``exp`` may overflow)."""
         xp = backend.get_xp()
         a = run.gates[:, t]
         _split_products(run, t, a, rec)
-        sigmoid(a[0:2], out=a[0:2])
-        xp.tanh(a[2], out=a[2])
-        sigmoid(a[3], out=a[3])
+        lstm._gates_forward_into(a)
         i, f, g, o = a
         c, c_new = run.cs[t], run.cs[t + 1]
         xp.multiply(f, c, out=c_new)
         xp.multiply(i, g, out=tmp)
         c_new += tmp
-        xp.tanh(c_new, out=run.tanh_c[t])
+        tanh_via_exp_into(c_new, out=run.tanh_c[t])
         xp.multiply(o, run.tanh_c[t], out=run.Z[t + 1, :, :run.weights.H])
 
     @staticmethod
@@ -211,7 +210,7 @@ class GRUKernel:
         n += rec[3]
         xp.multiply(r, run.cs[t], out=tmp)
         n += tmp
-        xp.tanh(n, out=n)
+        tanh_via_exp_into(n, out=n)
         xp.subtract(run.Z[t, :, :H], n, out=tmp)
         tmp *= z
         xp.add(n, tmp, out=run.Z[t + 1, :, :H])

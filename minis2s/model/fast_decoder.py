@@ -35,6 +35,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from minis2s import backend
 from minis2s.cells.stack_config import layer_params, layer_prefix
 from minis2s.model.attention_steps import AttentionMemory, AttentionSteps
@@ -109,16 +111,17 @@ def decoder_forward(emb: Any, weights: tuple[LayerWeights, ...], cell: str, stat
     rec = xp.empty((kernel.BLOCKS, N, H), dtype=emb.dtype)
     tmp = xp.empty((N, H), dtype=emb.dtype)
     bottom, top = runs[0], runs[-1]
-    for t in range(T):
-        context.forward(t, top.Z[t, :, :H], bottom.Z[t, :, H:H + bottom.weights.P])
-        for k, run in enumerate(runs):
-            kernel.forward(run, t, rec, tmp)
-            if k + 1 < len(runs):   # the next layer's input: h_t, through the dropout mask
-                h, up = run.Z[t + 1, :, :H], runs[k + 1].Z[t, :, H:2 * H]
-                if drops[k] is None:
-                    up[...] = h
-                else:
-                    xp.multiply(h, drops[k][t], out=up)
+    with np.errstate(over="ignore"):    # the gates' exp overflows to inf: their limits
+        for t in range(T):
+            context.forward(t, top.Z[t, :, :H], bottom.Z[t, :, H:H + bottom.weights.P])
+            for k, run in enumerate(runs):
+                kernel.forward(run, t, rec, tmp)
+                if k + 1 < len(runs):   # the next layer's input: h_t, through its dropout
+                    h, up = run.Z[t + 1, :, :H], runs[k + 1].Z[t, :, H:2 * H]
+                    if drops[k] is None:
+                        up[...] = h
+                    else:
+                        xp.multiply(h, drops[k][t], out=up)
     state_T = (xp.stack([run.Z[T, :, :H] for run in runs]),)
     if kernel.STATES == 2:
         state_T += (xp.stack([run.cs[T] for run in runs]),)
