@@ -80,3 +80,50 @@ def threads_for_model(settings: Any, cores: int | None = None,
     if not (load >= 0.0):          # also NaN
         raise ValueError(f"threads_for_model: load must be a number >= 0, got {load!r}")
     return max(1, cores - round(load))
+
+
+# ----------------------------------------------------------------------------------------
+# The BLAS library's work buffer, touched once
+# ----------------------------------------------------------------------------------------
+
+#: The side of the square float32 product :func:`warm_blas` runs (384 was the smallest
+#: that did it here).
+WARM_SIZE = 512
+_warmed = False
+
+
+def warm_blas() -> bool:
+    """Run one ``WARM_SIZE``-square float32 matrix product on one BLAS thread, once per
+    process (about 0.1 s, most of it threadpoolctl finding the BLAS library; 2 MB of
+    memory); returns whether it ran now.
+
+    Why: on this project's machine (a virtual machine, OpenBLAS 0.3.31 with its Haswell
+    kernels), a process whose products are all small -- decoding a model of hidden 128 or
+    256 on one thread, say, where every product is ``(64, H) x (H, 4H)`` or smaller -- runs
+    them up to 3.5x slower than the same products after one larger product: a profile
+    puts the time on a prefetch in the GEMM kernel that reaches into the part of the
+    library's work buffer that small products never write, pages that stay unmapped
+    and cost a page walk at every prefetch. One larger product writes them, for good.
+    Measured (``python benchmarks/bench_blas_warmup.py``, fresh processes, one thread):
+    greedy decoding of a batch of 64 2.3x faster at hidden 256, 1.5x at 128, within 10%
+    at 64 and 512; the bare product ``(64, 256) @ (256, 256)`` 3.5x. A training step
+    runs larger products itself (its weight gradients) and does not need it. Called by
+    the decoder (:class:`minis2s.model.fast_decoder.InferenceDecoder`) on NumPy.
+    """
+    global _warmed
+    if _warmed:
+        return False
+    _warmed = True
+    import numpy as np
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:            # the library's own threads do the product instead
+        threadpool_limits = None
+    limit = threadpool_limits(1, user_api="blas") if threadpool_limits else None
+    try:
+        a = np.ones((WARM_SIZE, WARM_SIZE), dtype=np.float32)
+        a @ a                      # (float64 products showed no such slowdown)
+    finally:
+        if limit is not None:
+            limit.restore_original_limits()
+    return True

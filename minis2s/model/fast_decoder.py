@@ -41,6 +41,7 @@ from minis2s import backend
 from minis2s.cells.stack_config import layer_params, layer_prefix
 from minis2s.model.attention_steps import AttentionMemory, AttentionSteps
 from minis2s.model.decoder_cells import KERNELS, LayerRun, LayerWeights
+from minis2s.threads import warm_blas
 
 PREFIX = "dec."
 
@@ -205,6 +206,8 @@ class InferenceDecoder:
     a backward pass."""
 
     def __init__(self, model: Any, memory: Any):
+        if backend.get_xp() is np:
+            warm_blas()     # decoding alone runs only small products (minis2s.threads)
         self.model, self.memory = model, memory
         self.weights = layer_weights(model.params, model.config)
         self.attention: AttentionMemory | None = model.reading.step_memory(memory, model.params)
