@@ -56,3 +56,13 @@ def mask_factors(mask: Any, dtype: Any) -> tuple[Any, Any]:
     if mask is None:
         return None, None
     return mask.astype(dtype)[:, :, None], backend.get_xp().logical_not(mask)[:, :, None]
+
+
+def padded_steps(keep: Any, T: int) -> list[bool]:
+    """Per step, whether any row carries its state there (``keep (T, N, 1)`` from
+    :func:`mask_factors`; ``None``: no step). On the host: a step where every row is
+    real skips the mask's work (the carry forward, the split of the gradient backward),
+    which would change nothing there. Bucketed batches pad only their last steps."""
+    if keep is None:
+        return [False] * T
+    return backend.to_host(keep.any(axis=(1, 2))).tolist()

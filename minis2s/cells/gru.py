@@ -28,7 +28,7 @@ import numpy as np
 
 from minis2s import backend
 from minis2s.cells import _gated
-from minis2s.cells._gated import mask_factors, zeros_if_none
+from minis2s.cells._gated import mask_factors, padded_steps, zeros_if_none
 from minis2s.cells._workspace import workspace
 from minis2s.cells.validate import check_cell_grad, check_sequence, check_state_grads, check_step
 from minis2s.ops.activations import sigmoid, tanh_via_exp_into
@@ -225,6 +225,7 @@ def sequence_forward(
     gates += b_ih.reshape(GATES, 1, 1, H)
     gates[0:2] += b_hh[0:2 * H].reshape(2, 1, 1, H)
     hs[0] = 0 if h0 is None else h0
+    padded = padded_steps(keep, T)
     with np.errstate(over="ignore"):  # exp overflows to inf: tanh's right limit
         for t in range(T):
             a = gates[:, t]  # (3, N, H): gi (+ b_hr, b_hz), turned into r, z, n in place
@@ -242,7 +243,7 @@ def sequence_forward(
             xp.subtract(hs[t], n, out=tmp)  # h_t = (1 - z) n + z h_{t-1} = n + z (h_{t-1} - n)
             tmp *= z
             xp.add(n, tmp, out=hs[t + 1])
-            if keep is not None:  # mask 0: carry the previous state unchanged
+            if padded[t]:  # mask 0: carry the previous state unchanged
                 xp.copyto(hs[t + 1], hs[t], where=keep[t])
     cache = GRUSequenceCache(x, gates, gh_n, hs, m, keep, W_ih, W_hh, h0 is None)
     return hs[1:], (hs[T],), cache
@@ -285,20 +286,21 @@ def sequence_backward(
     dGH, dA_n, dh, rec, tmp, tmp2 = workspace(
         dtype, (T, N, GATES * H), (T, N, H), (N, H), (N, H), (N, H), (N, H))
     dh[...] = 0 if dh_T is None else dh_T  # running dL/dh_t (a copy: the caller's stays)
+    padded = padded_steps(cache.keep, T)  # steps where some row was carried
     if m is not None:
         skip = 1 - m  # (T, N, 1): 1 where the state was carried
         (dh_skip,) = workspace(dtype, (N, H))
     for t in range(T - 1, -1, -1):
         if dhs is not None:
             dh += dhs[t]  # h_t is an output and feeds step t+1
-        if m is not None:  # h_t = m h~_t + (1 - m) h_{t-1}
+        if padded[t]:  # h_t = m h~_t + (1 - m) h_{t-1}
             xp.multiply(dh, skip[t], out=dh_skip)
             dh *= m[t]
         _gates_backward_into(dGH[t], dA_n[t], dh, gates[:, t], gh_n[t], hs[t], tmp, tmp2)
         dh *= gates[1, t]  # dh_prev = dh * z  ...
         xp.matmul(dGH[t], cache.W_hh, out=rec)  # ... + dgh W_hh
         dh += rec
-        if m is not None:
+        if padded[t]:
             dh += dh_skip
 
     dGH = dGH.reshape(T * N, GATES * H)

@@ -35,7 +35,7 @@ import numpy as np
 
 from minis2s import backend
 from minis2s.cells import _gated
-from minis2s.cells._gated import mask_factors, zeros_if_none
+from minis2s.cells._gated import mask_factors, padded_steps, zeros_if_none
 from minis2s.cells._workspace import workspace
 from minis2s.cells.validate import check_cell_grad, check_sequence, check_state_grads, check_step
 from minis2s.ops.activations import sigmoid, tanh_via_exp_into
@@ -252,6 +252,7 @@ def sequence_forward(
     gates += (b_ih + b_hh).reshape(GATES, 1, 1, H)
     hs[0] = 0 if h0 is None else h0
     cs[0] = 0 if c0 is None else c0
+    padded = padded_steps(keep, T)
     with np.errstate(over="ignore"):  # exp overflows to inf: the gates' right limits
         for t in range(T):
             a = gates[:, t]  # (4, N, H): pre-activations, turned into the gates in place
@@ -267,7 +268,7 @@ def sequence_forward(
             cs[t + 1] += ig  # ... + i * g
             tanh_via_exp_into(cs[t + 1], out=tanh_c[t])
             xp.multiply(o, tanh_c[t], out=hs[t + 1])  # h_t = o * tanh(c_t)
-            if keep is not None:  # mask 0: carry the previous state unchanged
+            if padded[t]:  # mask 0: carry the previous state unchanged
                 xp.copyto(hs[t + 1], hs[t], where=keep[t])
                 xp.copyto(cs[t + 1], cs[t], where=keep[t])
     cache = LSTMSequenceCache(x, gates, hs, cs, tanh_c, m, keep, W_ih, W_hh, h0 is None)
@@ -316,20 +317,21 @@ def sequence_backward(
     dA, dh, dc, tmp = workspace(dtype, (T, N, GATES * H), (N, H), (N, H), (N, H))
     dh[...] = 0 if dh_T is None else dh_T  # running dL/dh_t and dL/dc_t (copies: the
     dc[...] = 0 if dc_T is None else dc_T  # caller's arrays stay as they are)
+    padded = padded_steps(cache.keep, T)  # steps where some row was carried
     if m is not None:
         skip = 1 - m  # (T, N, 1): 1 where the state was carried
         dh_skip, dc_skip = workspace(dtype, (N, H), (N, H))
     for t in range(T - 1, -1, -1):
         if dhs is not None:
             dh += dhs[t]  # h_t is an output and feeds step t+1
-        if m is not None:  # s_t = m s~_t + (1 - m) s_{t-1}
+        if padded[t]:  # s_t = m s~_t + (1 - m) s_{t-1}
             xp.multiply(dh, skip[t], out=dh_skip)
             xp.multiply(dc, skip[t], out=dc_skip)
             dh *= m[t]
             dc *= m[t]
         _gates_backward_into(dA[t], dh, dc, gates[:, t], tanh_c[t], cs[t], tmp)
         xp.matmul(dA[t], cache.W_hh, out=dh)  # dh_prev = da W_hh
-        if m is not None:
+        if padded[t]:
             dh += dh_skip
             dc += dc_skip
 
