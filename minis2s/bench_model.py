@@ -27,7 +27,10 @@ Timing: :mod:`minis2s.bench_harness` (one spawned process per side, paired round
 settle pauses, median of the per-round ratios, peak memory of one step, the load of
 other processes per round). Threads: by default each side uses its library's default
 -- PyTorch its own, minis2s what ``minis2s train`` chooses for the model
-(:func:`minis2s.threads.threads_for_model`); ``--threads K`` sets both to K.
+(:func:`minis2s.threads.threads_for_model`), from the load of other programs read once
+before the benchmark starts (read in each worker, the load average would count the
+benchmark's own earlier rounds and take the cores away from the later models);
+``--threads K`` sets both to K. The table names the threads minis2s ran.
 
 Run it as ``python benchmarks/bench_model.py`` or ``minis2s bench --model default``.
 """
@@ -268,9 +271,10 @@ def check_equivalence(name: str, seed: int = 0, tol: float = 1e-10) -> dict[str,
 # ----------------------------------------------------------------------------------------
 
 
-def setup_minis2s(task: str, name: str, seed: int, auto_threads: bool) -> Any:
-    """minis2s's step: a training step with Adam, or greedy decoding of the batch. With
-    ``auto_threads`` the BLAS threads are what ``minis2s train`` picks for the model."""
+def setup_minis2s(task: str, name: str, seed: int, load: float | None) -> Any:
+    """minis2s's step: a training step with Adam, or greedy decoding of the batch. With a
+    ``load`` (other programs' cores, read before the benchmark) the BLAS threads are what
+    ``minis2s train`` picks for the model at that load; ``None``: as the worker was set."""
     from minis2s import backend
     from minis2s.decode import greedy_decode
     from minis2s.model import Seq2Seq
@@ -278,12 +282,13 @@ def setup_minis2s(task: str, name: str, seed: int, auto_threads: bool) -> Any:
 
     backend.set_backend("numpy")
     config = model_config(name)
-    if auto_threads:
+    if load is not None:
         from threadpoolctl import threadpool_limits
 
         from minis2s.threads import threads_for_model
 
-        limiter = threadpool_limits(limits=threads_for_model(config), user_api="blas")
+        limiter = threadpool_limits(limits=threads_for_model(config, load=load),
+                                    user_api="blas")
     model = Seq2Seq(config, np.random.default_rng(seed))
     src, tgt_in, tgt_out = make_batch(seed, **BATCH)
     if task == "decode":
@@ -295,7 +300,7 @@ def setup_minis2s(task: str, name: str, seed: int, auto_threads: bool) -> Any:
         def step() -> None:
             _, grads, _ = model.loss_and_grads(src, tgt_in, tgt_out)
             optimizer.step(grads)
-    step.limiter = limiter if auto_threads else None   # keep the thread limit alive
+    step.limiter = limiter if load is not None else None   # keep the thread limit alive
     return step
 
 
@@ -336,6 +341,9 @@ def run(models: list[str], tasks: list[str], rounds: int = 7, per_round: int = 3
     out = sys.stdout if out is None else out
     ctx = mp.get_context("spawn")
     rows = []
+    from minis2s.threads import other_load, threads_for_model
+
+    load = other_load() if threads is None else None   # before the benchmark adds its own
     for name in models:
         if use_torch:
             eq = check_equivalence(name, seed)
@@ -345,7 +353,7 @@ def run(models: list[str], tasks: list[str], rounds: int = 7, per_round: int = 3
                   "outputs", file=out, flush=True)
         for task in tasks:
             sides = [harness.Side(ctx, "minis2s", "minis2s.bench_model:setup_minis2s",
-                                  (task, name, seed, threads is None), warmup, threads, clock)]
+                                  (task, name, seed, load), warmup, threads, clock)]
             if use_torch:
                 sides.append(harness.Side(ctx, "torch", "minis2s.bench_model:setup_torch",
                                           (task, name, seed), warmup, threads, clock))
@@ -355,6 +363,8 @@ def run(models: list[str], tasks: list[str], rounds: int = 7, per_round: int = 3
                 for s in sides:
                     s.close()
             row = {"model": name, "task": task, "loads": loads,
+                   "threads": (threads if threads is not None
+                               else threads_for_model(model_config(name), load=load)),
                    "ms": {s: 1e3 * statistics.median(v) for s, v in times.items()},
                    "peak_mb": {s.name: s.peak / 2**20 for s in sides}}
             if use_torch:
@@ -367,13 +377,13 @@ def run(models: list[str], tasks: list[str], rounds: int = 7, per_round: int = 3
 
 def format_table(rows: list[dict], rounds: int, per_round: int, settle: float,
                  use_torch: bool, threads: int | None, clock: str) -> str:
-    head = ["model", "work", "minis2s ms", "torch ms", "minis2s/torch", "ratio range",
-            "peak MB minis2s", "peak MB torch", "other load (cores)"]
+    head = ["model", "work", "minis2s threads", "minis2s ms", "torch ms", "minis2s/torch",
+            "ratio range", "peak MB minis2s", "peak MB torch", "other load (cores)"]
     lines = []
     for r in rows:
         ms, peak = r["ms"], r["peak_mb"]
         lines.append([
-            r["model"], r["task"], f"{ms['minis2s']:.1f}",
+            r["model"], r["task"], str(r["threads"]), f"{ms['minis2s']:.1f}",
             f"{ms['torch']:.1f}" if use_torch else "-",
             f"{r['ratio']:.2f}x" if use_torch else "-",
             f"{min(r['ratios']):.2f}-{max(r['ratios']):.2f}" if use_torch else "-",
@@ -383,7 +393,8 @@ def format_table(rows: list[dict], rounds: int, per_round: int, settle: float,
     notes = [
         f"batch N={BATCH['N']}, source {BATCH['Ts'] - 3}..{BATCH['Ts']} tokens, target "
         f"{BATCH['Tt']}; float32, CPU; threads: "
-        + ("minis2s as `minis2s train` picks them, PyTorch its default." if threads is None
+        + ("minis2s as `minis2s train` picks them (the load of other programs read "
+           "before the benchmark), PyTorch its default." if threads is None
            else f"{threads} per side ({', '.join(harness.THREAD_VARS)}={threads})."),
         "train = forward, loss, backward, Adam; decode = greedy decoding of the batch "
         f"({BATCH['Tt']} steps at most).",

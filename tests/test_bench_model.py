@@ -5,6 +5,7 @@ thread count follows the model's size."""
 from __future__ import annotations
 
 import importlib.util
+import io
 
 import numpy as np
 import pytest
@@ -63,6 +64,31 @@ def test_benchmark_runs_tiny(capsys):
                              "--no-torch"]) == 0
     out = capsys.readouterr().out
     assert "default  decode" in out and "other load (cores)" in out
+
+
+def test_threads_come_from_the_load_read_once_before_the_benchmark(monkeypatch):
+    """The parent reads the load once and every worker gets that number: read in each
+    worker, the load average would count the benchmark's own earlier rounds."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    calls = []
+    monkeypatch.setattr("minis2s.threads.other_load", lambda: calls.append(1) or 0.0)
+    rows = bench_model.run(["default"], ["decode", "train"], rounds=1, per_round=1, warmup=0,
+                           settle=0.0, use_torch=False, out=io.StringIO())
+    assert len(calls) == 1 and [r["threads"] for r in rows] == [1, 1]
+
+    def blas_threads() -> set:
+        return {i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"}
+
+    before = blas_threads()
+    busy = bench_model.setup_minis2s("decode", "article", 0, 9.0)   # hidden 512, busy
+    assert blas_threads() == {1}
+    busy.limiter.restore_original_limits()
+    quiet = bench_model.setup_minis2s("decode", "article", 0, 0.0)
+    assert blas_threads() == {threads_for_model(bench_model.model_config("article"),
+                                                load=0.0)}
+    quiet.limiter.restore_original_limits()
+    assert blas_threads() == before
 
 
 def test_step_peak_counts_what_a_step_allocates():
