@@ -145,3 +145,28 @@ def test_workspace_views_are_disjoint_and_shaped(shapes):
         v[...] = k
     for k, v in enumerate(views):
         assert (v == k).all()
+
+
+def test_drop_free_gives_back_the_free_blocks_and_keeps_those_in_use():
+    pool = BlockPool(min_bytes=0)
+    held = pool.take(100, np.float32)
+    pool.take(200, np.float32)            # dropped at once: free
+    pool.drop_free()
+    assert len(pool._blocks) == 1 and np.shares_memory(held, pool._blocks[0])
+    del held
+    pool.drop_free()
+    assert pool._blocks == [] and pool.nbytes() == 0
+
+
+def test_the_encoder_for_decoding_leaves_no_free_block_behind():
+    """Decoding needs other sizes than the encoder's layers: their blocks go back."""
+    from minis2s.model import ModelConfig, Seq2Seq
+
+    backend.set_backend("numpy")
+    config = ModelConfig(cell="lstm", hidden=64, embedding=16, layers=2, src_vocab=9,
+                         tgt_vocab=7)
+    model = Seq2Seq(config, np.random.default_rng(0))
+    src = np.random.default_rng(1).integers(1, 9, size=(30, 64))
+    memory = model.encode_memory(model.check_batch(src))
+    free = [k for k in range(len(POOL._blocks)) if POOL._free(k)]
+    assert free == [] and memory.values.shape == (30, 64, 64)

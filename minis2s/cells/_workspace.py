@@ -20,7 +20,10 @@ simulated device the point is to behave like one. A block is handed out only for
 request between half its size and its size (the smallest that fits; of equal ones,
 the most recently used), and the pool keeps at most :attr:`BlockPool.max_blocks`
 blocks, dropping the least recently used free one. The pool's memory is what the
-largest steps needed at once; :meth:`BlockPool.clear` gives it back.
+largest steps needed at once; :meth:`BlockPool.clear` gives it back, and
+:meth:`BlockPool.drop_free` the blocks nothing uses (the encoder for decoding calls it:
+kept, its layers' blocks would sit beside the decoder's and raise the peak of a
+decoding step, 41 MB against 32 MB on the article's model).
 """
 
 from __future__ import annotations
@@ -83,6 +86,14 @@ class BlockPool:
                 del self._blocks[k]
                 return
         del self._blocks[0]
+
+    def drop_free(self) -> None:
+        """Forget every block that no view refers to (their memory goes back now); blocks
+        in use stay. For work that runs once and then needs other sizes, like the encoder
+        before decoding (:func:`minis2s.model.encoding.encoder_layers`)."""
+        with self._lock:
+            self._blocks = [self._blocks[k] for k in range(len(self._blocks))
+                            if not self._free(k)]
 
     def clear(self) -> None:
         """Forget every block (the memory goes back once no view refers to it)."""

@@ -218,8 +218,9 @@ def sequence_forward(
     b_hn = b_hh[2 * H:3 * H]
     # gi_k[t] = x_t W_k_ih^T + b_k_ih for every t in one (batched) product; r and z
     # also take their recurrent bias here, since it is simply added.
-    gates, gh_n, hs, rec, tmp, U_hh = workspace(
-        dtype, (GATES, T, N, H), (T, N, H), (T + 1, N, H), (GATES, N, H), (N, H), (GATES, H, H))
+    gates, gh_n, hs, rec, tmp = workspace(
+        dtype, (GATES, T, N, H), (T, N, H), (T + 1, N, H), (GATES, N, H), (N, H))
+    (U_hh,) = workspace(dtype, (GATES, H, H))  # its own block: free again when we return
     xp.copyto(U_hh, W_hh.reshape(GATES, H, H).transpose(0, 2, 1))  # U_hh[k] = W_k_hh^T
     xp.matmul(x.reshape(T * N, D), U_ih, out=gates.reshape(GATES, T * N, H))
     gates += b_ih.reshape(GATES, 1, 1, H)

@@ -243,9 +243,9 @@ def sequence_forward(
 
     # U_ih[k] = W_k_ih^T (D, H) and U_hh[k] = W_k_hh^T (H, H): gate k of W, transposed.
     U_ih = W_ih.reshape(GATES, H, D).transpose(0, 2, 1)
-    gates, hs, cs, tanh_c, rec, ig, U_hh = workspace(
-        dtype, (GATES, T, N, H), (T + 1, N, H), (T + 1, N, H), (T, N, H), (GATES, N, H), (N, H),
-        (GATES, H, H))
+    gates, hs, cs, tanh_c, rec, ig = workspace(
+        dtype, (GATES, T, N, H), (T + 1, N, H), (T + 1, N, H), (T, N, H), (GATES, N, H), (N, H))
+    (U_hh,) = workspace(dtype, (GATES, H, H))  # its own block: free again when we return
     xp.copyto(U_hh, W_hh.reshape(GATES, H, H).transpose(0, 2, 1))  # contiguous gate blocks
     # a_k[t] = x_t W_k_ih^T + b_k_ih + b_k_hh for every t: one (batched) product.
     xp.matmul(x.reshape(T * N, D), U_ih, out=gates.reshape(GATES, T * N, H))

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from minis2s import backend
+from minis2s.cells._workspace import POOL
 from minis2s.cells.stack import StackConfig, layer_prefix, param_shapes, stack_forward
 
 
@@ -40,4 +41,5 @@ def encoder_layers(x: Any, params: dict[str, Any], config: StackConfig, mask: An
         finals.append([s.copy() for s in state_T])
         del out, state_T, cache     # the layer's buffers go with the last views of them
     state = tuple(xp.concatenate([f[i] for f in finals]) for i in range(len(finals[0])))
+    POOL.drop_free()    # the layers' blocks: decoding needs other sizes, give them back
     return inp, state
