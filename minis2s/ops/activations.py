@@ -81,7 +81,7 @@ def tanh_via_exp(a: Any, out: Any = None) -> Any:
 
     The same function as ``tanh``, by the identity :math:`\\tanh a = 2\\sigma(2a) - 1`, in
     five passes, one of them ``exp``: on this project's CPU NumPy's float32 ``exp`` costs
-    3.8 ns an element and ``tanh`` 7.1 ns, the four other passes about 1.1 ns together
+    about 3.7 ns an element and ``tanh`` 7.2 ns, the four other passes about 1.2 ns together
     (``python benchmarks/bench_gates.py``). It differs from ``tanh`` by rounding only,
     a few units in the last place of 1 (absolute), which is why it serves the fast paths
     (tested against the textbook to 1e-14 absolute in float64) and not the textbook
