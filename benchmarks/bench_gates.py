@@ -12,7 +12,7 @@ This script times, in one process, interleaved, best of ``--repeat``:
 * ``tanh`` against :func:`minis2s.ops.activations.tanh_via_exp` (checked) and its core
   ``tanh_via_exp_into`` (what the loops call) on one ``(N, H)`` block;
 * one step's gate math the old way (``sigmoid`` on ``i, f``, ``tanh`` on ``g``,
-  ``sigmoid`` on ``o``) against :func:`minis2s.cells.lstm._gates_forward_into` (one
+  ``sigmoid`` on ``o``) against :func:`minis2s.cells.lstm.gates_forward_into` (one
   ``exp`` over the four blocks) on a ``(4, N, H)`` block.
 
 Usage::
@@ -47,7 +47,7 @@ def per_element_ns(n: int, repeat: int) -> dict[str, float]:
 
 def gate_rows(N: int, H: int, repeat: int) -> dict[str, float]:
     from minis2s import backend
-    from minis2s.cells.lstm import _gates_forward_into
+    from minis2s.cells.lstm import gates_forward_into
     from minis2s.ops.activations import sigmoid, tanh_via_exp, tanh_via_exp_into
 
     backend.set_backend("numpy")
@@ -65,7 +65,7 @@ def gate_rows(N: int, H: int, repeat: int) -> dict[str, float]:
 
     def new() -> None:
         a[...] = a0
-        _gates_forward_into(a)
+        gates_forward_into(a)
 
     def copy() -> None:
         a[...] = a0

@@ -111,16 +111,16 @@ def test_tanh_via_exp_in_place_and_into_out(xp):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_lstm_gates_are_three_sigmoids_and_a_tanh(dtype, xp):
-    """``_gates_forward_into`` against the math module, block by block, at values that
+    """``gates_forward_into`` against the math module, block by block, at values that
     reach both saturations (where its ``exp`` overflows: no NaN)."""
-    from minis2s.cells.lstm import _gates_forward_into
+    from minis2s.cells.lstm import gates_forward_into
 
     rng = np.random.default_rng(0)
     raw = rng.uniform(-6.0, 6.0, (4, 3, 5))
     raw[:, 0, 0], raw[:, 0, 1] = -1000.0, 1000.0     # exp overflows in both dtypes
     a = to_dev(raw.copy(), dtype)       # (on NumPy, float64: not the same array as raw)
     with np.errstate(over="ignore"):    # as its callers' loops hold it
-        _gates_forward_into(a)
+        gates_forward_into(a)
     got = host(a)
     sig = np.vectorize(lambda v: 0.5 * (1.0 + math.tanh(0.5 * v)))
     want = np.stack([sig(raw[0]), sig(raw[1]), np.tanh(raw[2]), sig(raw[3])])

@@ -231,7 +231,7 @@ def sequence_forward(
        into it with ``out=`` and allocates nothing.
     4. *One* ``exp`` *for the four gates.* ``tanh(a_g) = 2 sigma(2 a_g) - 1``, so every
        gate is a sigmoid, and one pass of ``exp`` over the step's ``(4, N, H)`` block
-       turns them all (:func:`_gates_forward_into`); ``tanh(c_t)`` the same way
+       turns them all (:func:`gates_forward_into`); ``tanh(c_t)`` the same way
        (:func:`minis2s.ops.activations.tanh_via_exp`). NumPy's float32 ``exp`` costs
        about half of its ``tanh``; the results differ from ``tanh``'s by rounding only.
     """
@@ -261,7 +261,7 @@ def sequence_forward(
             else:
                 xp.matmul(hs[t], U_hh, out=rec)  # h_{t-1} W_hh^T, gate by gate
             a += rec  # a = x_t W_ih^T + b + h_{t-1} W_hh^T
-            _gates_forward_into(a)  # i, f, g, o = sigma(a_i), sigma(a_f), tanh(a_g), sigma(a_o)
+            gates_forward_into(a)  # i, f, g, o = sigma(a_i), sigma(a_f), tanh(a_g), sigma(a_o)
             i, f, g, o = a
             xp.multiply(f, cs[t], out=cs[t + 1])  # c_t = f * c_{t-1}
             xp.multiply(i, g, out=ig)
@@ -348,8 +348,9 @@ def sequence_backward(
     return dx, (dh.copy(), dc.copy()), grads
 
 
-def _gates_forward_into(a: Any) -> None:
-    """One step's gate nonlinearities, in place on ``a (4, N, H) = [a_i, a_f, a_g, a_o]``:
+def gates_forward_into(a: Any) -> None:
+    """One step's gate nonlinearities, in place on ``a (4, N, H) = [a_i, a_f, a_g, a_o]``
+    (a core of the fast loops, here and in the attention decoder: no checks):
     ``i, f, o = sigma(a_i), sigma(a_f), sigma(a_o)`` and ``g = tanh(a_g) = 2 sigma(2 a_g) - 1``.
 
     Written as one sigmoid over the four blocks, so that a single ``exp`` pass serves

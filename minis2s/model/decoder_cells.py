@@ -132,7 +132,7 @@ class LSTMKernel:
         xp = backend.get_xp()
         a = run.gates[:, t]
         _split_products(run, t, a, rec)
-        lstm._gates_forward_into(a)
+        lstm.gates_forward_into(a)
         i, f, g, o = a
         c, c_new = run.cs[t], run.cs[t + 1]
         xp.multiply(f, c, out=c_new)
