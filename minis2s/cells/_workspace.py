@@ -45,6 +45,11 @@ class BlockPool:
         self.min_bytes = min_bytes        # smaller requests: plain np.empty (no faults)
         self._blocks: list[np.ndarray] = []   # least recently used first
         self._lock = threading.Lock()     # batch shards ask from several threads
+        # What _refs reads for a block that only the list holds, measured through the same
+        # code (an interpreter that borrows references on its stack counts fewer).
+        self._blocks.append(np.empty(0))
+        self._free_refs = self._refs(0)
+        self._blocks.clear()
 
     def take(self, size: int, dtype: Any) -> np.ndarray:
         """A 1-D block of at least ``size`` elements of ``dtype`` (uninitialised)."""
@@ -66,17 +71,21 @@ class BlockPool:
             self._blocks.append(block)     # most recently used last
             return block[:size]
 
+    def _refs(self, k: int) -> int:
+        """The reference count of block ``k``, read without a local name for it."""
+        return sys.getrefcount(self._blocks[k])
+
+    def _free(self, k: int) -> bool:
+        """Whether nothing but the pool refers to block ``k`` (no view of it is alive)."""
+        return self._refs(k) == self._free_refs
+
     def _fits(self, k: int, size: int, dtype: np.dtype) -> bool:
         """Whether block ``k`` is free and holds ``size`` elements of ``dtype`` without
         being more than twice as large."""
+        if not self._free(k):
+            return False
         block = self._blocks[k]
-        return block.dtype == dtype and size <= block.size <= 2 * size and \
-            sys.getrefcount(block) == 3   # the list's, ``block``'s and the argument's
-
-    def _free(self, k: int) -> bool:
-        """Whether nothing but the pool refers to block ``k`` (no view of it is alive):
-        its references are the list's and ``getrefcount``'s own argument."""
-        return sys.getrefcount(self._blocks[k]) == 2
+        return block.dtype == dtype and size <= block.size <= 2 * size
 
     def _drop_one(self) -> None:
         """Forget the least recently used free block (or, if every block is in use, the
