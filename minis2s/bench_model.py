@@ -47,6 +47,7 @@ import numpy as np
 
 from minis2s import bench_harness as harness
 from minis2s.data.vocab import BOS_ID, EOS_ID, PAD_ID
+from minis2s.threads import other_load, threads_for_model
 
 MODELS = ("default", "article")
 TASKS = ("train", "decode")
@@ -285,8 +286,6 @@ def setup_minis2s(task: str, name: str, seed: int, load: float | None) -> Any:
     if load is not None:
         from threadpoolctl import threadpool_limits
 
-        from minis2s.threads import threads_for_model
-
         limiter = threadpool_limits(limits=threads_for_model(config, load=load),
                                     user_api="blas")
     model = Seq2Seq(config, np.random.default_rng(seed))
@@ -341,8 +340,6 @@ def run(models: list[str], tasks: list[str], rounds: int = 7, per_round: int = 3
     out = sys.stdout if out is None else out
     ctx = mp.get_context("spawn")
     rows = []
-    from minis2s.threads import other_load, threads_for_model
-
     load = other_load() if threads is None else None   # before the benchmark adds its own
     for name in models:
         if use_torch:

@@ -71,7 +71,7 @@ def test_threads_come_from_the_load_read_once_before_the_benchmark(monkeypatch):
     worker, the load average would count the benchmark's own earlier rounds."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
     calls = []
-    monkeypatch.setattr("minis2s.threads.other_load", lambda: calls.append(1) or 0.0)
+    monkeypatch.setattr(bench_model, "other_load", lambda: calls.append(1) or 0.0)
     rows = bench_model.run(["default"], ["decode", "train"], rounds=1, per_round=1, warmup=0,
                            settle=0.0, use_torch=False, out=io.StringIO())
     assert len(calls) == 1 and [r["threads"] for r in rows] == [1, 1]

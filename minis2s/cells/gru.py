@@ -31,7 +31,7 @@ from minis2s.cells import _gated
 from minis2s.cells._gated import mask_factors, padded_steps, zeros_if_none
 from minis2s.cells._workspace import workspace
 from minis2s.cells.validate import check_cell_grad, check_sequence, check_state_grads, check_step
-from minis2s.ops.activations import sigmoid, tanh_via_exp_into
+from minis2s.ops.activations import sigmoid, sigmoid_into, tanh_via_exp_into
 from minis2s.ops.validate import check_instance
 
 CELL = "gru"
@@ -235,7 +235,7 @@ def sequence_forward(
             else:
                 xp.matmul(hs[t], U_hh, out=rec)  # h_{t-1} W_hh^T, gate by gate
             a[0:2] += rec[0:2]
-            sigmoid(a[0:2], out=a[0:2])  # r, z = sigma(gi_r + gh_r), sigma(gi_z + gh_z)
+            sigmoid_into(a[0:2], out=a[0:2])  # r, z = sigma(gi_r + gh_r), sigma(gi_z + gh_z)
             r, z, n = a
             xp.add(rec[2], b_hn, out=gh_n[t])  # gh_n = h_{t-1} W_hn^T + b_hn
             xp.multiply(r, gh_n[t], out=tmp)

@@ -38,7 +38,7 @@ from minis2s.cells import _gated
 from minis2s.cells._gated import mask_factors, padded_steps, zeros_if_none
 from minis2s.cells._workspace import workspace
 from minis2s.cells.validate import check_cell_grad, check_sequence, check_state_grads, check_step
-from minis2s.ops.activations import sigmoid, tanh_via_exp_into
+from minis2s.ops.activations import sigmoid, sigmoid_into, tanh_via_exp_into
 from minis2s.ops.validate import check_instance
 
 CELL = "lstm"
@@ -356,8 +356,8 @@ def gates_forward_into(a: Any) -> None:
     Written as one sigmoid over the four blocks, so that a single ``exp`` pass serves
     them all::
 
-        a   <- -[a_i, a_f, 2 a_g, a_o]
-        a   <- 1 / (1 + exp(a))          = [i, f, sigma(2 a_g), o]
+        a_g <- 2 a_g
+        a   <- 1 / (1 + exp(-a))         = [i, f, sigma(2 a_g), o]   (sigmoid_into)
         a_g <- 2 a_g - 1                 = tanh(a_g)
 
     Where ``exp`` overflows (``a`` below about -88 in float32) the gate is
@@ -365,12 +365,8 @@ def gates_forward_into(a: Any) -> None:
     ``np.errstate(over="ignore")`` (once for all its steps: entering it costs as much
     as a pass over a hidden-64 block).
     """
-    xp = backend.get_xp()
-    xp.negative(a, out=a)
     a[2] *= 2.0
-    xp.exp(a, out=a)
-    a += 1.0
-    xp.divide(1.0, a, out=a)
+    sigmoid_into(a, out=a)
     g = a[2]
     g *= 2.0
     g -= 1.0

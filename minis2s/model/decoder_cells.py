@@ -44,7 +44,7 @@ from typing import Any, NamedTuple
 from minis2s import backend
 from minis2s.cells import gru, lstm
 from minis2s.cells._workspace import workspace
-from minis2s.ops.activations import get_activation, sigmoid, tanh_via_exp_into
+from minis2s.ops.activations import get_activation, sigmoid_into, tanh_via_exp_into
 
 
 class LayerWeights(NamedTuple):
@@ -204,7 +204,7 @@ class GRUKernel:
         H, a = w.H, run.gates[:, t]
         xp.matmul(run.Z[t, :, :H + w.P], _gate_blocks(w.W_h, 4), out=rec)
         a[0:2] += rec[0:2]
-        sigmoid(a[0:2], out=a[0:2])
+        sigmoid_into(a[0:2], out=a[0:2])
         r, z, n = a
         xp.add(rec[2], w.extra, out=run.cs[t])           # gh_n = W_hn h_{t-1} + b_hn
         n += rec[3]

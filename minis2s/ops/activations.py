@@ -67,12 +67,20 @@ def sigmoid(a: Any, out: Any = None) -> Any:
     if out is not None and out is not a:
         check_float(out, "sigmoid out")
         check_shape(out, tuple(a.shape), "sigmoid out")
-    xp = backend.get_xp()
     with np.errstate(over="ignore"):
-        out = xp.negative(a, out=out)
-        xp.exp(out, out=out)
-        out += 1.0
-        xp.divide(1.0, out, out=out)
+        return sigmoid_into(a, out)
+
+
+def sigmoid_into(a: Any, out: Any) -> Any:
+    """The core of :func:`sigmoid`, for loops: no checks, and ``exp``'s overflow is the
+    caller's to silence (the fast loops hold ``np.errstate(over="ignore")`` once around
+    all their steps). ``out``: an array of ``a``'s shape (``a`` itself: in place), or
+    ``None``."""
+    xp = backend.get_xp()
+    out = xp.negative(a, out=out)
+    xp.exp(out, out=out)
+    out += 1.0
+    xp.divide(1.0, out, out=out)
     return out
 
 
